@@ -1,0 +1,42 @@
+# The two commands: `make run` and `make test`. Each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test lint worker beat web migrate clean
+
+$(VENV)/.runtime: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## Web + one worker + beat on the embedded default (SQLite, local files, filesystem broker), at http://127.0.0.1:8000
+run: $(VENV)/.runtime
+	$(PY) manage.py runstack --bind 127.0.0.1:8000
+
+## The whole suite: lint, then pytest (uses DATABASE_URL / CELERY_BROKER_URL when set).
+test: $(VENV)/.dev
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(PY) -m ruff check .
+
+## Single processes, for running the parts separately (e.g. against Postgres and Redis from .env).
+web: $(VENV)/.runtime
+	$(PY) manage.py migrate --noinput
+	$(PY) -m gunicorn backend.mediaconv.wsgi --bind 127.0.0.1:8000
+worker: $(VENV)/.runtime
+	$(PY) -m workers worker
+beat: $(VENV)/.runtime
+	$(PY) -m workers beat
+migrate: $(VENV)/.runtime
+	$(PY) manage.py migrate --noinput
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

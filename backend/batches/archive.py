@@ -1,0 +1,70 @@
+"""Building a batch's ZIP once every file is finished."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import zipfile
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from . import storage
+from .models import Batch, BatchFile
+from .names import unique_name
+
+log = logging.getLogger(__name__)
+# Already compressed: storing them again with deflate costs time and saves nothing.
+STORED_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".avif", ".mp4", ".webm", ".mp3", ".m4a", ".ogg", ".zip"}
+
+
+def archive_name(batch: Batch) -> str:
+    return f"{'-'.join(batch.processor_names)}-{str(batch.id)[:8]}.zip".replace("_", "-")
+
+
+def build_archive(batch_id: str) -> None:
+    """Stream every result into one ZIP in storage and open the download window.
+
+    Idempotent: a batch that is not waiting for its archive is left alone, and a
+    rerun overwrites the same key with the same content.
+    """
+    batch = Batch.objects.filter(pk=batch_id).first()
+    if batch is None or batch.status in Batch.FINISHED or batch.finished_count < batch.file_count:
+        return
+    files = list(batch.files.order_by("position"))
+    done = [f for f in files if f.status == BatchFile.Status.DONE]
+    failed = [f for f in files if f.status == BatchFile.Status.FAILED]
+    now = timezone.now()
+    if not done:
+        _close(batch, Batch.Status.FAILED, now)
+        return
+    key, name = f"{batch.prefix}{archive_name(batch)}", archive_name(batch)
+    with tempfile.TemporaryFile(prefix="mediaconv-zip-") as spool:
+        with zipfile.ZipFile(spool, "w", allowZip64=True) as archive:
+            taken: set[str] = {"errors.txt"}
+            for file in done:
+                for result in file.results:
+                    entry = zipfile.ZipInfo(unique_name(result["name"], taken), now.timetuple()[:6])
+                    suffix = "." + result["name"].rsplit(".", 1)[-1].lower() if "." in result["name"] else ""
+                    entry.compress_type = zipfile.ZIP_STORED if suffix in STORED_SUFFIXES else zipfile.ZIP_DEFLATED
+                    with archive.open(entry, "w", force_zip64=True) as target:
+                        storage.copy_to(result["key"], target)
+            if failed:
+                archive.writestr("errors.txt", error_report(failed, len(files)), zipfile.ZIP_DEFLATED)
+        size = storage.save(key, spool)
+    _close(batch, Batch.Status.READY, now, archive_key=key, archive_name=name, archive_size=size)
+
+
+def error_report(failed: list[BatchFile], total: int) -> str:
+    lines = [f"{len(failed)} of {total} files could not be processed:", ""]
+    lines += [f"- {f.original_name}: {f.error}" for f in failed]
+    return "\n".join(lines) + "\n"
+
+
+def _close(batch: Batch, status: str, now: datetime, **fields: object) -> None:
+    expires = now + timedelta(seconds=settings.ARCHIVE_LIFETIME_SECONDS)
+    Batch.objects.filter(pk=batch.pk, status__in=[Batch.Status.PENDING, Batch.Status.PROCESSING]).update(
+        status=status, ready_at=now, expires_at=expires, **fields
+    )
+    log.info("batch %s %s; expires %s", batch.pk, status, expires.isoformat())

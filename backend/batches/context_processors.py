@@ -1,0 +1,16 @@
+from django.conf import settings
+from django.http import HttpRequest
+
+
+def limits(request: HttpRequest) -> dict:
+    """The upload limits, shown on the page before a person runs into them."""
+    return {
+        "limits": {
+            "max_files": settings.MAX_FILES_PER_BATCH,
+            "max_file_mb": settings.MAX_FILE_BYTES // (1024 * 1024),
+            "max_batch_mb": settings.MAX_BATCH_BYTES // (1024 * 1024),
+            "max_file_bytes": settings.MAX_FILE_BYTES,
+            "max_batch_bytes": settings.MAX_BATCH_BYTES,
+            "lifetime_minutes": settings.ARCHIVE_LIFETIME_SECONDS // 60,
+        }
+    }

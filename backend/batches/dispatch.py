@@ -1,0 +1,38 @@
+"""Publishing work to Celery. A failed publish is logged, never raised: the row
+stays queued in Postgres and the sweeper publishes it again."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from uuid import UUID
+
+from django.conf import settings
+
+from backend.mediaconv.celery import app
+
+log = logging.getLogger(__name__)
+PROCESS_FILE = "batches.process_file"
+BUILD_ARCHIVE = "batches.build_archive"
+
+
+def enqueue_files(file_ids: Iterable[UUID | str], queue: str) -> int:
+    """Publish one task per file on the batch's queue; returns how many went out."""
+    soft, hard = settings.QUEUE_TIME_LIMITS.get(queue, settings.QUEUE_TIME_LIMITS["images"])
+    sent = 0
+    for file_id in file_ids:
+        try:
+            app.send_task(PROCESS_FILE, args=[str(file_id)], queue=queue, soft_time_limit=soft, time_limit=hard)
+            sent += 1
+        except Exception:
+            log.warning("could not publish file %s; the sweeper will retry", file_id, exc_info=True)
+    return sent
+
+
+def enqueue_archive(batch_id: UUID | str) -> bool:
+    try:
+        app.send_task(BUILD_ARCHIVE, args=[str(batch_id)], queue="default")
+        return True
+    except Exception:
+        log.warning("could not publish archive of %s; the sweeper will retry", batch_id, exc_info=True)
+        return False

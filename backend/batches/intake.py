@@ -1,0 +1,71 @@
+"""Accepting a validated upload: originals to storage, rows to the database, tasks to the queue."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+
+from backend.processors import registry
+
+from . import dispatch, storage
+from .models import Batch, BatchFile
+from .names import unique_name
+from .sniffing import EXTENSIONS, Sniffed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Upload:
+    file: UploadedFile
+    name: str  # safe to show and to derive result names from
+    sniffed: Sniffed
+
+
+def queue_for(steps: list[dict]) -> str:
+    """Heavy work wins: a chain with any media step runs on the media queue."""
+    queues = [cls.queue for step in steps if (cls := registry.get(step["processor"])) is not None]
+    return "media" if "media" in queues else (queues[0] if queues else "images")
+
+
+def create_batch(steps: list[dict], uploads: list[Upload], queue: str) -> Batch:
+    """Store every original, then record the batch and its files in one transaction;
+    the tasks are published only once that transaction has committed.
+
+    On any failure nothing is kept: stored originals are deleted again.
+    """
+    batch = Batch(id=uuid.uuid4(), steps=steps, queue=queue, file_count=len(uploads))
+    rows, taken = [], set()
+    try:
+        for position, upload in enumerate(uploads):
+            file_id = uuid.uuid4()
+            # Keys hold no part of the uploaded name: only ids and the sniffed type's extension.
+            key = f"{batch.prefix}in/{file_id}{EXTENSIONS.get(upload.sniffed.content_type, '.bin')}"
+            size = storage.save(key, upload.file)
+            rows.append(BatchFile(
+                id=file_id, batch=batch, position=position, original_name=upload.name,
+                safe_name=unique_name(upload.name, taken), source_key=key,
+                content_type=upload.sniffed.content_type, size=size,
+            ))
+        batch.total_bytes = sum(row.size for row in rows)
+        with transaction.atomic():
+            batch.save(force_insert=True)
+            BatchFile.objects.bulk_create(rows)
+            transaction.on_commit(lambda: dispatch.enqueue_files([row.id for row in rows], queue))
+    except Exception:
+        _discard(batch)
+        raise
+    log.info("batch %s accepted: %d files, %d bytes, steps %s", batch.pk, len(rows), batch.total_bytes,
+             batch.processor_names)
+    return batch
+
+
+def _discard(batch: Batch) -> None:
+    try:
+        storage.delete_prefix(batch.prefix)
+    except Exception:  # the sweeper cannot find orphans without a row; log loudly
+        log.exception("could not delete the originals of refused batch %s", batch.pk)

@@ -1,0 +1,32 @@
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+# Room for the form fields and multipart boundaries around the files themselves.
+ENVELOPE_BYTES = 1024 * 1024
+
+
+class UploadSizeLimitMiddleware:
+    """Refuse an oversized request from its Content-Length, before its body is read.
+
+    nginx enforces the same limit in deployments; this keeps `make run` safe too.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.MAX_BATCH_BYTES + ENVELOPE_BYTES:
+            message = (
+                f"The upload is too large: a batch may be at most {settings.MAX_BATCH_BYTES // (1024 * 1024)} MB. "
+                "Nothing was stored."
+            )
+            return render(request, "batches/error.html", {"title": "Upload too large", "message": message},
+                          status=413)
+        return self.get_response(request)

@@ -1,0 +1,110 @@
+"""Job state. Postgres is its only source of truth: no Celery result backend."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db import models
+from django.utils import timezone
+
+
+class Batch(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Queued"
+        PROCESSING = "processing", "Processing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    FINISHED = (Status.READY, Status.FAILED, Status.EXPIRED)
+
+    # uuid4: 122 random bits, so the waiting page's address cannot be guessed.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The chain of processing steps: [{"processor": name, "options": {...}}, ...].
+    steps = models.JSONField()
+    queue = models.CharField(max_length=40, default="images")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    file_count = models.PositiveIntegerField(default=0)
+    done_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    total_bytes = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)  # every file done or failed
+    ready_at = models.DateTimeField(null=True, blank=True)  # archive built
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+    archive_key = models.CharField(max_length=300, blank=True)
+    archive_name = models.CharField(max_length=200, blank=True)
+    archive_size = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.status})"
+
+    @property
+    def prefix(self) -> str:
+        """Every object of the batch lives under this storage prefix."""
+        return f"batches/{self.id}/"
+
+    @property
+    def processor_names(self) -> list[str]:
+        return [step["processor"] for step in self.steps]
+
+    @property
+    def finished_count(self) -> int:
+        return self.done_count + self.failed_count
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        """Expired by the clock, even when the sweeper has not come by yet."""
+        if self.status == self.Status.EXPIRED:
+            return True
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+
+class BatchFile(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PROCESSING = "processing", "Processing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    FINISHED = (Status.DONE, Status.FAILED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    batch = models.ForeignKey(Batch, related_name="files", on_delete=models.CASCADE)
+    position = models.PositiveIntegerField()
+    original_name = models.CharField(max_length=255)  # as uploaded, made safe to show
+    safe_name = models.CharField(max_length=255)  # unique within the batch, used for results
+    source_key = models.CharField(max_length=300)
+    content_type = models.CharField(max_length=100)  # sniffed from the bytes, never trusted from the client
+    size = models.PositiveBigIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    # [{"key": storage key, "name": file name in the archive, "size": bytes}, ...]
+    results = models.JSONField(default=list, blank=True)
+    # Incremented by every claim; a worker may only finish the attempt it claimed.
+    attempts = models.PositiveIntegerField(default=0)
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["batch", "position"]
+        constraints = [models.UniqueConstraint(fields=["batch", "position"], name="unique_file_position")]
+        indexes = [models.Index(fields=["status", "heartbeat_at"]), models.Index(fields=["status", "queued_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.status})"
+
+    @property
+    def processing_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None

@@ -1,0 +1,211 @@
+"""Running one file through its batch's steps, safely under retries and crashes.
+
+A worker *claims* a file with one conditional UPDATE that also increments
+`attempts`; that number is the claim's fencing token, so a worker that lost its
+claim (it was too slow, the sweeper gave the file to another) can never
+overwrite the outcome of the one that holds it.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from backend.processors import ProcessingError, registry
+
+from . import dispatch, storage
+from .models import Batch, BatchFile
+from .names import safe_filename, unique_name
+
+log = logging.getLogger(__name__)
+PROGRESS_MIN_INTERVAL = 0.5  # seconds between progress writes
+
+
+@dataclass(frozen=True)
+class Claim:
+    file: BatchFile
+    attempt: int
+
+    def rows(self):  # noqa: ANN201 - a queryset of exactly this claim's row
+        return BatchFile.objects.filter(pk=self.file.pk, status=BatchFile.Status.PROCESSING, attempts=self.attempt)
+
+
+def claim(file_id: str) -> Claim | None:
+    """Take a queued file (or one whose worker went silent) for processing."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.STALE_AFTER_SECONDS)
+    taken = (
+        BatchFile.objects.filter(pk=file_id)
+        .filter(Q(status=BatchFile.Status.QUEUED) | Q(status=BatchFile.Status.PROCESSING, heartbeat_at__lt=stale))
+        .exclude(batch__status=Batch.Status.EXPIRED)
+        .update(status=BatchFile.Status.PROCESSING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now,
+                progress=0.0, error="")
+    )
+    if not taken:
+        return None
+    file = BatchFile.objects.select_related("batch").get(pk=file_id)
+    current = Claim(file, file.attempts)
+    if file.attempts > settings.MAX_ATTEMPTS:
+        finish(current, error=(
+            f"Processing stopped unexpectedly {settings.MAX_ATTEMPTS} times on this file, so it was given up. "
+            "It may be too large or damaged in a way that crashes the converter."
+        ))
+        return None
+    Batch.objects.filter(pk=file.batch_id, status=Batch.Status.PENDING).update(
+        status=Batch.Status.PROCESSING, started_at=now
+    )
+    return current
+
+
+def release(current: Claim) -> None:
+    """Hand a claimed file back to the queue after a transient failure; not counted as an attempt."""
+    current.rows().update(status=BatchFile.Status.QUEUED, attempts=F("attempts") - 1, queued_at=timezone.now())
+
+
+def finish(current: Claim, *, results: list[dict] | None = None, error: str = "") -> bool:
+    """Record the outcome; the finisher of a batch's last file queues its archive.
+
+    Returns False when the claim was lost meanwhile (the outcome is then dropped).
+    """
+    status = BatchFile.Status.FAILED if error else BatchFile.Status.DONE
+    counter = "failed_count" if error else "done_count"
+    now = timezone.now()
+    with transaction.atomic():
+        if not current.rows().update(status=status, results=results or [], error=error, progress=1.0, finished_at=now):
+            return False
+        # The row lock taken by this UPDATE serialises concurrent finishers, so
+        # exactly one of them sees the last count.
+        Batch.objects.filter(pk=current.file.batch_id).update(**{counter: F(counter) + 1})
+        batch = Batch.objects.get(pk=current.file.batch_id)
+        if batch.finished_count == batch.file_count:
+            Batch.objects.filter(pk=batch.pk).update(finished_at=now)
+            transaction.on_commit(lambda: dispatch.enqueue_archive(batch.pk))
+    log.info("file %s of batch %s %s%s", current.file.pk, current.file.batch_id, status, f": {error}" if error else "")
+    return True
+
+
+class Heartbeat:
+    """Tells the sweeper the worker is alive while a long step runs, and records progress."""
+
+    def __init__(self, current: Claim) -> None:
+        self.current = current
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._last_progress_write = 0.0
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(settings.HEARTBEAT_SECONDS):
+                self.current.rows().update(heartbeat_at=timezone.now())
+        except Exception:  # a missed beat only delays nothing; the sweeper judges staleness
+            log.warning("heartbeat failed for file %s", self.current.file.pk, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def progress(self, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self._last_progress_write < PROGRESS_MIN_INTERVAL and fraction < 1:
+            return
+        self._last_progress_write = now
+        self.current.rows().update(progress=max(0.0, min(1.0, fraction)), heartbeat_at=timezone.now())
+
+
+def run_steps(steps: list[dict], source: Path, workdir: Path, progress) -> list[Path]:  # noqa: ANN001
+    """Apply each step to every output of the one before."""
+    inputs = [source]
+    for index, step in enumerate(steps):
+        processor_cls = registry.get(step["processor"])
+        if processor_cls is None:
+            raise ProcessingError(f"the processing type “{step['processor']}” is not available on this server")
+        target_dir = workdir / f"step{index}"
+        target_dir.mkdir()
+        outputs: list[Path] = []
+        for item in inputs:
+            def step_progress(fraction: float, _i: int = index) -> None:
+                progress((_i + fraction) / len(steps))
+
+            produced = processor_cls().edit(item, target_dir, step.get("options", {}), step_progress)
+            if not produced:
+                raise ProcessingError(f"{processor_cls.label} produced no output")
+            outputs.extend(produced)
+        inputs = outputs
+    return inputs
+
+
+def process_file(file_id: str) -> None:
+    """Claim, download, process, upload, finish. Storage errors propagate (as
+    StorageUnavailable, after releasing the claim) so the caller can retry;
+    everything wrong with the file itself fails that file alone."""
+    current = claim(file_id)
+    if current is None:
+        log.info("file %s not claimable (finished, running elsewhere or expired); skipped", file_id)
+        return
+    file = current.file
+    with tempfile.TemporaryDirectory(prefix="mediaconv-") as tmp, Heartbeat(current) as heartbeat:
+        workdir = Path(tmp)
+        (workdir / "in").mkdir()
+        source = workdir / "in" / file.safe_name
+        try:
+            storage.download(file.source_key, source)
+        except storage.MissingObject:
+            finish(current, error="The uploaded original is no longer in storage.")
+            return
+        except storage.StorageUnavailable:
+            release(current)
+            raise
+        try:
+            outputs = run_steps(file.batch.steps, source, workdir, heartbeat.progress)
+        except ProcessingError as exc:
+            finish(current, error=_sentence(str(exc)))
+            return
+        except SoftTimeLimitExceeded:
+            finish(current, error="Processing took longer than the time limit for this kind of file, "
+                                  "so it was stopped.")
+            return
+        except Exception:
+            log.exception("processor crashed on file %s", file.pk)
+            finish(current, error="This file could not be processed because of an unexpected error in the converter.")
+            return
+        try:
+            results = _upload_results(file, outputs)
+        except storage.StorageUnavailable:
+            release(current)
+            raise
+    finish(current, results=results)
+
+
+def _upload_results(file: BatchFile, outputs: list[Path]) -> list[dict]:
+    results, taken = [], set()
+    for output in outputs:
+        name = unique_name(safe_filename(output.name), taken)
+        key = f"{file.batch.prefix}out/{file.pk}/{name}"
+        with open(output, "rb") as handle:
+            size = storage.save(key, handle)
+        results.append({"key": key, "name": name, "size": size})
+    return results
+
+
+def _sentence(text: str) -> str:
+    """Processor messages read as predicates ("could not be read: …"); store them as sentences."""
+    text = text.strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", ")")) else text + "."

@@ -1,0 +1,70 @@
+"""One description of a batch's state, shared by the waiting page, its JSON and the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.urls import reverse
+from django.utils import timezone
+
+from backend.processors import registry
+
+from .models import Batch, BatchFile
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def effective_status(batch: Batch, now: datetime) -> str:
+    return Batch.Status.EXPIRED if batch.is_expired(now) else batch.status
+
+
+def processor_labels(batch: Batch) -> list[str]:
+    labels = []
+    for name in batch.processor_names:
+        cls = registry.get(name)
+        labels.append(cls.label if cls else name)
+    return labels
+
+
+def batch_status(batch: Batch, now: datetime | None = None) -> dict:
+    now = now or timezone.now()
+    status = effective_status(batch, now)
+    files = list(batch.files.order_by("position"))
+    finished = {BatchFile.Status.DONE, BatchFile.Status.FAILED}
+    progress = (
+        sum(1.0 if f.status in finished else f.progress for f in files) / len(files) if files else 0.0
+    )
+    downloadable = status == Batch.Status.READY
+    return {
+        "id": str(batch.id),
+        "status": status,
+        "status_label": Batch.Status(status).label,
+        "processors": batch.processor_names,
+        "processor_labels": processor_labels(batch),
+        "file_count": batch.file_count,
+        "done_count": batch.done_count,
+        "failed_count": batch.failed_count,
+        "progress": round(progress, 4),
+        "created_at": _iso(batch.created_at),
+        "started_at": _iso(batch.started_at),
+        "ready_at": _iso(batch.ready_at),
+        "expires_at": _iso(batch.expires_at) if status != Batch.Status.EXPIRED or batch.expires_at else None,
+        "now": now.isoformat(),
+        "archive_name": batch.archive_name if downloadable else None,
+        "archive_size": batch.archive_size if downloadable else None,
+        "download_url": reverse("batches:download", args=[batch.id]) if downloadable else None,
+        "files": [
+            {
+                "id": str(f.id),
+                "name": f.original_name,
+                "size": f.size,
+                "status": f.status,
+                "status_label": BatchFile.Status(f.status).label,
+                "progress": round(1.0 if f.status in finished else f.progress, 4),
+                "error": f.error or None,
+            }
+            for f in files
+        ],
+    }

@@ -1,0 +1,99 @@
+"""The periodic clean-up that keeps every batch moving to an end.
+
+Run by Celery beat every SWEEP_INTERVAL_SECONDS. Each part is safe to run
+twice at once: every change is a conditional update.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from . import dispatch, storage
+from .models import Batch, BatchFile
+from .processing import Claim, finish
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepReport:
+    expired: list[str] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list)
+    given_up: list[str] = field(default_factory=list)
+    archives_requeued: list[str] = field(default_factory=list)
+
+
+def sweep(now: datetime | None = None) -> SweepReport:
+    now = now or timezone.now()
+    report = SweepReport()
+    expire_due_batches(now, report)
+    recover_stale_files(now, report)
+    republish_waiting_files(now, report)
+    republish_missing_archives(now, report)
+    if any(vars(report).values()):
+        log.info("sweep: %s", report)
+    return report
+
+
+def expire_due_batches(now: datetime, report: SweepReport) -> None:
+    """Delete every object of each batch past its deadline, then mark it expired."""
+    due = Batch.objects.filter(expires_at__lte=now).exclude(status=Batch.Status.EXPIRED)
+    for batch in due:
+        try:
+            storage.delete_prefix(batch.prefix)
+        except storage.StorageUnavailable:
+            log.warning("could not delete %s yet; next sweep tries again", batch.prefix, exc_info=True)
+            continue
+        Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.EXPIRED, expired_at=now, archive_key="")
+        report.expired.append(str(batch.pk))
+
+
+def recover_stale_files(now: datetime, report: SweepReport) -> None:
+    """Files whose worker stopped reporting: back to the queue, or failed after too many tries."""
+    stale = now - timedelta(seconds=settings.STALE_AFTER_SECONDS)
+    lost = BatchFile.objects.filter(status=BatchFile.Status.PROCESSING, heartbeat_at__lt=stale).select_related("batch")
+    for file in lost:
+        current = Claim(file, file.attempts)
+        if file.attempts >= settings.MAX_ATTEMPTS:
+            if finish(current, error=(
+                f"Processing stopped unexpectedly {file.attempts} times on this file, so it was given up."
+            )):
+                report.given_up.append(str(file.pk))
+            continue
+        if current.rows().update(status=BatchFile.Status.QUEUED, queued_at=now):
+            dispatch.enqueue_files([file.pk], file.batch.queue)
+            report.requeued.append(str(file.pk))
+
+
+def republish_waiting_files(now: datetime, report: SweepReport) -> None:
+    """Queued files nobody started for a long time: their message was probably lost (broker restart)."""
+    cutoff = now - timedelta(seconds=settings.REQUEUE_AFTER_SECONDS)
+    waiting = BatchFile.objects.filter(status=BatchFile.Status.QUEUED, queued_at__lt=cutoff).exclude(
+        batch__status=Batch.Status.EXPIRED
+    ).select_related("batch")
+    for file in waiting:
+        # A duplicate message is harmless: only one claim can succeed.
+        if BatchFile.objects.filter(pk=file.pk, status=BatchFile.Status.QUEUED, queued_at=file.queued_at).update(
+            queued_at=now
+        ):
+            dispatch.enqueue_files([file.pk], file.batch.queue)
+            report.requeued.append(str(file.pk))
+
+
+def republish_missing_archives(now: datetime, report: SweepReport) -> None:
+    """Batches whose files are all finished but whose archive never got built."""
+    cutoff = now - timedelta(seconds=settings.STALE_AFTER_SECONDS)
+    waiting = Batch.objects.filter(
+        status__in=[Batch.Status.PENDING, Batch.Status.PROCESSING],
+        file_count=F("done_count") + F("failed_count"),
+        finished_at__lt=cutoff,
+    )
+    for batch in waiting:
+        if dispatch.enqueue_archive(batch.pk):
+            report.archives_requeued.append(str(batch.pk))

@@ -1,0 +1,52 @@
+"""Celery tasks: thin wrappers that add retries around the plain functions."""
+
+from __future__ import annotations
+
+import random
+
+from celery import shared_task
+from celery.utils.log import get_task_logger
+from django.conf import settings
+
+from . import archive, processing, sweeper
+from .storage import StorageUnavailable
+
+log = get_task_logger(__name__)
+
+
+def backoff(retries: int) -> float:
+    """Exponential backoff with full jitter, capped at two minutes."""
+    return random.uniform(0, min(120, 2 ** (retries + 1)))
+
+
+@shared_task(name="batches.process_file", bind=True, max_retries=None)
+def process_file(self, file_id: str) -> None:  # noqa: ANN001
+    try:
+        processing.process_file(file_id)
+    except StorageUnavailable as exc:
+        if self.request.retries >= settings.STORAGE_RETRIES:
+            log.error("storage still unavailable for file %s; giving up: %s", file_id, exc)
+            _fail_unreachable(file_id)
+            return
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+
+
+def _fail_unreachable(file_id: str) -> None:
+    current = processing.claim(file_id)
+    if current is not None:
+        processing.finish(current, error="File storage could not be reached for a long time, so the file was given up.")
+
+
+@shared_task(name="batches.build_archive", bind=True, max_retries=None)
+def build_archive(self, batch_id: str) -> None:  # noqa: ANN001
+    try:
+        archive.build_archive(batch_id)
+    except StorageUnavailable as exc:
+        # No cap: the batch must end; the sweeper would republish it anyway.
+        raise self.retry(exc=exc, countdown=backoff(min(self.request.retries, 6))) from exc
+
+
+@shared_task(name="batches.sweep", ignore_result=True)
+def sweep() -> None:
+    sweeper.sweep()
+

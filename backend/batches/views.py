@@ -1,0 +1,113 @@
+"""Thin views: validation lives in forms, work in intake/processing, state in status."""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from django.conf import settings
+from django.core.exceptions import SuspiciousOperation, TooManyFilesSent
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from . import storage
+from .forms import UploadForm
+from .intake import create_batch
+from .models import Batch
+from .status import batch_status
+
+log = logging.getLogger(__name__)
+
+
+@require_http_methods(["GET", "POST"])
+def upload(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return render(request, "batches/upload.html", {"form": UploadForm()})
+    form = UploadForm(request.POST, request.FILES)
+    status = 400
+    if form.is_valid():
+        try:
+            batch = create_batch(form.steps, form.uploads, form.queue)
+        except storage.StorageUnavailable:
+            log.exception("storage unavailable while accepting an upload")
+            form.add_error(None, "File storage cannot be reached right now, so nothing was kept. "
+                                 "Please try again in a minute.")
+            status = 503
+        else:
+            return redirect("batches:batch", batch_id=batch.id)
+    return render(request, "batches/upload.html", {"form": form}, status=status)
+
+
+def _expired(request: HttpRequest, batch: Batch) -> HttpResponse:
+    return render(request, "batches/expired.html", {"batch": batch}, status=410)
+
+
+@require_GET
+def batch_page(request: HttpRequest, batch_id: UUID) -> HttpResponse:
+    batch = get_object_or_404(Batch, pk=batch_id)
+    return render(request, "batches/batch.html", {"batch": batch, "state": batch_status(batch)})
+
+
+@require_GET
+def batch_status_json(request: HttpRequest, batch_id: UUID) -> JsonResponse:
+    batch = Batch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        return JsonResponse({"error": "No batch has this id."}, status=404)
+    response = JsonResponse(batch_status(batch))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def download(request: HttpRequest, batch_id: UUID) -> HttpResponse:
+    batch = get_object_or_404(Batch, pk=batch_id)
+    # The deadline is checked here, not left to the sweeper, which may be late.
+    if batch.is_expired():
+        return _expired(request, batch)
+    if batch.status != Batch.Status.READY:
+        return render(request, "batches/error.html", {
+            "title": "Not ready yet",
+            "message": "This batch has no archive to download yet.",
+            "batch": batch,
+        }, status=409)
+    if storage.is_s3():
+        return redirect(storage.presigned_url(batch.archive_key, batch.archive_name, batch.expires_at))
+    try:
+        handle = storage.open_local(batch.archive_key)
+    except storage.MissingObject:
+        return _expired(request, batch)
+    return FileResponse(handle, as_attachment=True, filename=batch.archive_name, content_type="application/zip")
+
+
+# Error pages: plain words, never a stack trace.
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return render(request, "batches/error.html", {
+        "title": "Please submit the form again",
+        "message": "The form's security token was missing or out of date (this happens when a page was open "
+                   "for a long time or cookies are blocked). Nothing was uploaded. Reload the page and try again.",
+    }, status=403)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    message = "The request could not be understood."
+    if isinstance(exception, TooManyFilesSent):
+        message = f"Too many files in one upload: at most {settings.MAX_FILES_PER_BATCH} per batch. Nothing was stored."
+    elif isinstance(exception, SuspiciousOperation):
+        message = "The request was refused because it was malformed or too large. Nothing was stored."
+    return render(request, "batches/error.html", {"title": "Bad request", "message": message}, status=400)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "batches/error.html", {
+        "title": "Not found",
+        "message": "There is nothing at this address. Batch links are only valid as they were given out.",
+    }, status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return render(request, "batches/error.html", {
+        "title": "Something went wrong",
+        "message": "The server hit an unexpected problem. Please try again shortly.",
+    }, status=500)

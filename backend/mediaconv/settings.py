@@ -1,0 +1,217 @@
+"""Settings, read from the environment.
+
+With no variable set the service runs on an embedded default: SQLite, local file
+storage and a filesystem Celery broker, all under ./var/. Every variable is
+documented in .env.example.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _local_secret_key() -> str:
+    """A stable key for the embedded default, so sessions survive restarts."""
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+DEBUG = env_bool("DEBUG")
+SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "backend.processors",
+    "backend.batches",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "backend.batches.middleware.UploadSizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "backend.mediaconv.urls"
+WSGI_APPLICATION = "backend.mediaconv.wsgi.application"
+CSRF_FAILURE_VIEW = "backend.batches.views.csrf_failure"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "backend.batches.context_processors.limits",
+            ],
+        },
+    },
+]
+
+# Database: Postgres in every real deployment; SQLite file for the embedded default.
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share the file: wait for locks instead of failing, and
+    # take the write lock up front so two writers never deadlock on an upgrade.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    # Worker processes must see the test database, so it lives in a file too.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
+else:
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", DATA_DIR / "static"))
+WHITENOISE_USE_FINDERS = True
+
+# Storage: S3 (MinIO, SeaweedFS, AWS) when a bucket is named, local files otherwise.
+S3_BUCKET = os.environ.get("S3_BUCKET", "")
+S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None
+# The address browsers use for presigned downloads, when it differs from the one
+# the servers use (e.g. http://minio:9000 inside compose, https://site/s3 outside).
+S3_PUBLIC_ENDPOINT_URL = os.environ.get("S3_PUBLIC_ENDPOINT_URL") or S3_ENDPOINT_URL
+S3_REGION = os.environ.get("S3_REGION", "us-east-1")
+MEDIA_ROOT = DATA_DIR / "media"
+
+if S3_BUCKET:
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": S3_ENDPOINT_URL,
+            "access_key": os.environ.get("S3_ACCESS_KEY_ID"),
+            "secret_key": os.environ.get("S3_SECRET_ACCESS_KEY"),
+            "region_name": S3_REGION,
+            "addressing_style": "path",
+            "signature_version": "s3v4",
+            "file_overwrite": True,  # keys are deterministic: a retried task overwrites its own result
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "allow_overwrite": True},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# Limits. The form and the API refuse anything beyond them before storing a byte.
+MAX_FILES_PER_BATCH = env_int("MAX_FILES_PER_BATCH", 100)
+MAX_FILE_BYTES = env_int("MAX_FILE_BYTES", 50 * 1024 * 1024)
+MAX_BATCH_BYTES = env_int("MAX_BATCH_BYTES", 500 * 1024 * 1024)
+# Pillow refuses images above this many pixels (decompression bombs); set explicitly.
+MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 100_000_000)
+# Django counts files itself and answers 400 past its own limit; keep it above ours
+# so the form can say what is wrong.
+DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES_PER_BATCH + 1
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to temp files
+ARCHIVE_LIFETIME_SECONDS = env_int("ARCHIVE_LIFETIME_SECONDS", 3600)
+# Presigned links are short-lived and never outlive the batch.
+DOWNLOAD_LINK_SECONDS = env_int("DOWNLOAD_LINK_SECONDS", 600)
+
+# Reliability knobs (see README, "Reliability").
+SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 60)
+# A running file whose worker has not reported for this long is taken as lost.
+STALE_AFTER_SECONDS = env_int("STALE_AFTER_SECONDS", 120)
+HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 10)
+# A queued file not started after this long is published again (lost message).
+REQUEUE_AFTER_SECONDS = env_int("REQUEUE_AFTER_SECONDS", 600)
+# How many times a file may be started before it is failed for good.
+MAX_ATTEMPTS = env_int("MAX_ATTEMPTS", 3)
+STORAGE_RETRIES = env_int("STORAGE_RETRIES", 6)
+# Extra processor modules to import at start-up (comma separated dotted paths).
+PROCESSOR_MODULES = env_list("PROCESSOR_MODULES")
+
+# Celery. Postgres holds all job state, so there is no result backend.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = DATA_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Unacked messages come back after this long if a whole worker host vanishes;
+    # the sweeper usually notices much sooner through the heartbeat.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT", 7200)}
+
+IMAGE_SOFT_TIME_LIMIT = env_int("IMAGE_SOFT_TIME_LIMIT", 120)
+MEDIA_SOFT_TIME_LIMIT = env_int("MEDIA_SOFT_TIME_LIMIT", 3600)
+QUEUE_TIME_LIMITS = {  # queue: (soft, hard) seconds
+    "images": (IMAGE_SOFT_TIME_LIMIT, IMAGE_SOFT_TIME_LIMIT + 30),
+    "media": (MEDIA_SOFT_TIME_LIMIT, MEDIA_SOFT_TIME_LIMIT + 60),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"botocore": {"level": "WARNING"}, "PIL": {"level": "WARNING"}},
+}
+
+# Production hardening, on whenever DEBUG is off and HTTPS is declared.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+HTTPS = env_bool("HTTPS")
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"

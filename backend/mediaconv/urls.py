@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("backend.batches.urls")),
+]
+
+handler400 = "backend.batches.views.bad_request"
+handler404 = "backend.batches.views.not_found"
+handler500 = "backend.batches.views.server_error"

@@ -1,0 +1,91 @@
+"""The extension point: a processor turns one input file into one or more outputs.
+
+A new processing type is one subclass of `Processor` with `edit` implemented.
+Defining the class registers it; the upload form, the workers and the admin all
+read the same registry, so nothing else changes for it to appear and run.
+"""
+
+from __future__ import annotations
+
+import abc
+import fnmatch
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from django import forms
+
+Progress = Callable[[float], None]
+
+
+class ProcessingError(Exception):
+    """A file cannot be processed; the message is shown to the person as is."""
+
+
+class NoOptions(forms.Form):
+    """Options form for processors that take none."""
+
+
+class Processor(abc.ABC):
+    name: ClassVar[str]  # stable id stored with each batch, e.g. "watermark_text"
+    label: ClassVar[str]  # shown in the form
+    description: ClassVar[str] = ""
+    queue: ClassVar[str] = "images"  # Celery queue its work goes to ("images" or "media")
+    accepts: ClassVar[tuple[str, ...]] = ("image/*",)  # sniffed content types, globs allowed
+    Options: ClassVar[type[forms.Form]] = NoOptions
+    order: ClassVar[int] = 100  # position in the form's list
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not inspect.isabstract(cls) and "name" in cls.__dict__:
+            registry.register(cls)
+
+    @abc.abstractmethod
+    def edit(self, source: Path, target_dir: Path, options: dict, progress: Progress) -> list[Path]:
+        """Process `source`, write results into `target_dir`, return their paths.
+
+        Raise ProcessingError with a message a person can read when the file
+        cannot be processed. Call `progress` with a fraction from 0 to 1.
+        """
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this processor cannot run on this installation, or None when it can."""
+        return None
+
+    @classmethod
+    def accepts_type(cls, content_type: str) -> bool:
+        return any(fnmatch.fnmatch(content_type, pattern) for pattern in cls.accepts)
+
+    @classmethod
+    def options_form(cls, data: dict | None = None, files: Any = None, prefix: str | None = None) -> forms.Form:
+        return cls.Options(data=data, files=files, prefix=prefix)
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._classes: dict[str, type[Processor]] = {}
+
+    def register(self, cls: type[Processor]) -> None:
+        existing = self._classes.get(cls.name)
+        if existing is not None and existing.__qualname__ != cls.__qualname__:
+            raise ValueError(f"Two processors are named {cls.name!r}: {existing} and {cls}")
+        self._classes[cls.name] = cls
+
+    def unregister(self, name: str) -> None:
+        self._classes.pop(name, None)
+
+    def all(self) -> list[type[Processor]]:
+        """Every registered processor, available or not (the admin shows why not)."""
+        return sorted(self._classes.values(), key=lambda c: (c.order, c.label))
+
+    def available(self) -> list[type[Processor]]:
+        return [cls for cls in self.all() if cls.unavailable_reason() is None]
+
+    def get(self, name: str) -> type[Processor] | None:
+        cls = self._classes.get(name)
+        return cls if cls is not None and cls.unavailable_reason() is None else None
+
+
+registry = Registry()
