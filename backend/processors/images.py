@@ -93,8 +93,9 @@ class ImageProcessor(Processor):
         icc = image.info.get("icc_profile")
         if icc:
             args["icc_profile"] = icc
-        exif = image.getexif()
-        if exif and out_format in {"JPEG", "PNG", "WEBP", "TIFF"}:
+        if image.getexif() and out_format in {"JPEG", "PNG", "WEBP", "TIFF"}:
+            exif = Image.Exif()  # a copy: getexif() is cached, and frames still need the orientation
+            exif.load(image.getexif().tobytes())
             exif.pop(ORIENTATION_TAG, None)
             args["exif"] = exif.tobytes()
         if out_format == "JPEG":

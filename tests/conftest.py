@@ -1,0 +1,276 @@
+"""Shared fixtures: a real S3 server (SeaweedFS), real worker processes, test images.
+
+The suite runs on whatever DATABASE_URL and CELERY_BROKER_URL name (CI: the
+machine's Postgres and Redis), or on the embedded SQLite and filesystem broker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+S3_KEY, S3_SECRET, S3_BUCKET = "test-access", "test-secret", "mediaconv-test"
+
+
+# ---------------------------------------------------------------------------
+# S3: SeaweedFS on loopback
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port_pair() -> int:
+    """A port p with p and p + 10000 free (SeaweedFS puts gRPC at +10000)."""
+    for _ in range(200):
+        port = random.randint(20000, 30000)
+        if _port_free(port) and _port_free(port + 10000):
+            return port
+    raise RuntimeError("no free port pair")
+
+
+def weed_binary() -> str:
+    candidate = Path(sys.executable).parent / "weed"
+    return str(candidate) if candidate.exists() else shutil.which("weed") or "weed"
+
+
+class S3Server:
+    """A SeaweedFS server with S3 on loopback; stop() and start() simulate an outage."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.ports = {name: _free_port_pair() for name in ("master", "volume", "filer", "s3")}
+        self.endpoint = f"http://127.0.0.1:{self.ports['s3']}"
+        self.process: subprocess.Popen | None = None
+        config = {"identities": [{"name": "test", "credentials": [{"accessKey": S3_KEY, "secretKey": S3_SECRET}],
+                                  "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+        (workdir / "s3.json").write_text(json.dumps(config))
+
+    def start(self) -> None:
+        log = open(self.workdir / "weed.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            [weed_binary(), "server", f"-dir={self.workdir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+             f"-master.port={self.ports['master']}", f"-volume.port={self.ports['volume']}",
+             f"-filer.port={self.ports['filer']}", "-s3", f"-s3.port={self.ports['s3']}",
+             f"-s3.config={self.workdir / 's3.json'}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+             "-volume.max=20", "-master.volumeSizeLimitMB=256"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.wait_ready()
+
+    def client(self):
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=S3_KEY,
+                            aws_secret_access_key=S3_SECRET, region_name="us-east-1")
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                client = self.client()
+                if S3_BUCKET not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
+                    client.create_bucket(Bucket=S3_BUCKET)
+                client.put_object(Bucket=S3_BUCKET, Key="ready-check", Body=b"ok")
+                client.delete_object(Bucket=S3_BUCKET, Key="ready-check")
+                return
+            except Exception as exc:
+                last = exc
+                time.sleep(0.5)
+        raise RuntimeError(f"SeaweedFS did not become ready: {last}; see {self.workdir / 'weed.log'}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def env(self) -> dict[str, str]:
+        return {"S3_BUCKET": S3_BUCKET, "S3_ENDPOINT_URL": self.endpoint, "S3_ACCESS_KEY_ID": S3_KEY,
+                "S3_SECRET_ACCESS_KEY": S3_SECRET, "S3_REGION": "us-east-1"}
+
+    def keys(self, prefix: str) -> list[str]:
+        response = self.client().list_objects_v2(Bucket=S3_BUCKET, Prefix=prefix)
+        return [obj["Key"] for obj in response.get("Contents", [])]
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    workdir = Path(tempfile.mkdtemp(prefix="mediaconv-weed-"))
+    server = S3Server(workdir)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def s3_storage_setting(server: S3Server) -> dict:
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET, "endpoint_url": server.endpoint, "access_key": S3_KEY,
+            "secret_key": S3_SECRET, "region_name": "us-east-1", "addressing_style": "path",
+            "signature_version": "s3v4", "file_overwrite": True, "default_acl": None,
+        },
+    }
+
+
+@pytest.fixture(autouse=True)
+def s3_storage(request: pytest.FixtureRequest, settings) -> S3Server | None:
+    """Every test stores on the real S3 server unless it asks for local storage."""
+    if request.node.get_closest_marker("local_storage"):
+        settings.STORAGES = {**settings.STORAGES, "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(request.getfixturevalue("tmp_path") / "media"), "allow_overwrite": True},
+        }}
+        return None
+    server = request.getfixturevalue("s3_server")
+    settings.STORAGES = {**settings.STORAGES, "default": s3_storage_setting(server)}
+    settings.S3_PUBLIC_ENDPOINT_URL = None
+    return server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "local_storage: use local file storage instead of S3")
+
+
+# ---------------------------------------------------------------------------
+# Real worker processes
+
+
+def database_url() -> str:
+    """The URL of the test database that pytest-django created, for other processes."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Processes:
+    """Starts worker and beat processes that share this test's database, broker and S3."""
+
+    def __init__(self, server: S3Server, logdir: Path) -> None:
+        self.server = server
+        self.logdir = logdir
+        self.running: list[subprocess.Popen] = []
+
+    def env(self, **overrides: object) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_SETTINGS"))}
+        env.update(self.server.env())
+        env.update({
+            "DATABASE_URL": database_url(),
+            "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
+            "DATA_DIR": str(django_settings.DATA_DIR),
+            "PYTHONPATH": str(ROOT),
+            "LOG_LEVEL": "INFO",
+        })
+        env.update({key: str(value) for key, value in overrides.items()})
+        return env
+
+    def start(self, role: str = "worker", *extra: str, **env: object) -> subprocess.Popen:
+        log = open(self.logdir / f"{role}-{len(self.running)}.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen([sys.executable, "-m", "workers", role, *extra], cwd=ROOT, env=self.env(**env),
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.running.append(process)
+        return process
+
+    def stop(self, process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, sig)
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            except ProcessLookupError:
+                pass
+
+    def stop_all(self) -> None:
+        for process in self.running:
+            self.stop(process)
+
+    def logs(self) -> str:
+        return "\n".join(f"==> {p.name}\n{p.read_text(errors='replace')[-6000:]}" for p in self.logdir.glob("*.log"))
+
+
+def purge_broker() -> None:
+    from backend.mediaconv.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in ("images", "media", "default"):
+            with contextlib.suppress(Exception):  # a queue never declared has nothing to purge
+                conn.default_channel.queue_purge(queue)
+
+
+@pytest.fixture
+def processes(s3_server: S3Server, transactional_db, tmp_path: Path) -> Iterator[Processes]:
+    purge_broker()
+    procs = Processes(s3_server, tmp_path)
+    yield procs
+    procs.stop_all()
+    print(procs.logs())  # pytest shows it only when the test failed
+
+
+# ---------------------------------------------------------------------------
+# Test images
+
+
+def noisy_image(size: tuple[int, int], mode: str = "RGB", seed: int = 1) -> Image.Image:
+    """A photo-like image: smooth gradients plus noise, so codecs behave as on photos."""
+    rng = random.Random(seed)
+    base = Image.linear_gradient("L").resize(size)
+    noise = Image.effect_noise(size, 30)
+    channels = [Image.blend(base.rotate(rng.randint(0, 359)).resize(size), noise, 0.3) for _ in range(3)]
+    image = Image.merge("RGB", channels)
+    if mode == "RGBA":
+        alpha = Image.linear_gradient("L").resize(size).point(lambda v: 128 + v // 2)
+        image = image.convert("RGBA")
+        image.putalpha(alpha)
+    elif mode != "RGB":
+        image = image.convert(mode)
+    return image
+
+
+def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def with_orientation(image: Image.Image, orientation: int, fmt: str = "JPEG") -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(image, fmt, exif=exif.tobytes())
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:8]
