@@ -43,8 +43,9 @@ def _mb(size: int) -> str:
 
 
 class UploadForm(forms.Form):
-    files = MultipleFileField(label="Files")
+    # The processor comes first: checking the files needs to know what it accepts.
     processor = forms.ChoiceField(label="Processing")
+    files = MultipleFileField(label="Files")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -74,6 +75,7 @@ class UploadForm(forms.Form):
             raise forms.ValidationError(
                 f"Too many files: {len(files)} chosen, at most {settings.MAX_FILES_PER_BATCH} per batch."
             )
+        processor = registry.get(self.cleaned_data.get("processor", ""))
         errors, uploads = [], []
         for file in files:
             name = safe_filename(file.name)
@@ -81,9 +83,15 @@ class UploadForm(forms.Form):
                 errors.append(f"“{name}” is {_mb(file.size)}; each file may be at most {_mb(settings.MAX_FILE_BYTES)}.")
                 continue
             try:
-                uploads.append(Upload(file=file, name=name, sniffed=sniff(file)))
+                sniffed = sniff(file)
             except Refused as exc:
                 errors.append(f"“{name}” {exc}.")
+                continue
+            if processor is not None and not processor.accepts_type(sniffed.content_type):
+                errors.append(f"“{name}” is {describe(sniffed.content_type)}; "
+                              f"{processor.label} accepts {accepted_types(processor)}.")
+                continue
+            uploads.append(Upload(file=file, name=name, sniffed=sniffed))
         total = sum(f.size for f in files)
         if total > settings.MAX_BATCH_BYTES:
             errors.append(f"The files add up to {_mb(total)}; a batch may be at most {_mb(settings.MAX_BATCH_BYTES)}.")
@@ -97,13 +105,6 @@ class UploadForm(forms.Form):
         processor = registry.get(cleaned.get("processor", ""))
         if processor is None:
             return cleaned
-        refused = [
-            f"“{u.name}” is {describe(u.sniffed.content_type)}; {processor.label} accepts {accepted_types(processor)}."
-            for u in self.uploads
-            if not processor.accepts_type(u.sniffed.content_type)
-        ]
-        if refused:
-            self.add_error("files", refused)
         options = self.option_forms[processor.name]
         if not options.is_valid():
             self.add_error(None, f"Check the options of “{processor.label}” below.")

@@ -152,7 +152,8 @@ def anchor_box(position: str, canvas: tuple[int, int], box: tuple[int, int], mar
 
 
 class TextWatermarkOptions(forms.Form):
-    text = forms.CharField(max_length=200, initial="© ", help_text="The text to stamp on every image.")
+    text = forms.CharField(max_length=200, initial="© ", help_text="The text to stamp on every image.",
+                           error_messages={"required": "Enter the text to stamp."})
     size = forms.IntegerField(
         label="Text size (% of image width)", min_value=1, max_value=50, initial=5,
         help_text="Letter height relative to the image width.",
@@ -164,12 +165,6 @@ class TextWatermarkOptions(forms.Form):
     )
     position = forms.ChoiceField(choices=POSITIONS, initial="bottom-right")
     margin = forms.IntegerField(label="Margin (% of image width)", min_value=0, max_value=25, initial=3)
-
-    def clean_text(self) -> str:
-        text = self.cleaned_data["text"].strip()
-        if not text:
-            raise forms.ValidationError("Enter the text to stamp.")
-        return text
 
 
 def hex_to_rgb(value: str) -> tuple[int, int, int]:
