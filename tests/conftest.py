@@ -274,3 +274,14 @@ def with_orientation(image: Image.Image, orientation: int, fmt: str = "JPEG") ->
 @pytest.fixture
 def unique() -> str:
     return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def scratch_registry() -> Iterator[None]:
+    """Processors a test defines inside itself are forgotten when it ends."""
+    from backend.processors import registry
+
+    before = dict(registry._classes)
+    yield
+    registry._classes.clear()
+    registry._classes.update(before)

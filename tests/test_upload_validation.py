@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from backend.batches.models import Batch
+from backend.processors import Processor
 
 from .conftest import encode, noisy_image
 from .helpers import WATERMARK, upload
@@ -91,10 +92,16 @@ class TestRefusedUploads:
         settings.MAX_IMAGE_PIXELS = 64 * 48 - 1
         assert_refused(upload(client, {"a.jpg": JPEG}), "megapixels are accepted")
 
-    def test_type_the_processor_does_not_accept(self, client: Client):
+    def test_type_the_processor_does_not_accept(self, client: Client, scratch_registry):
+        class PngOnly(Processor):
+            name, label, accepts = "png_only", "PNG optimiser", ("image/png", "image/webp")
+
+            def edit(self, source, target_dir, options, progress):
+                raise AssertionError("never runs: the upload is refused")
+
         gif = encode(noisy_image((32, 32)).convert("P"), "GIF")
-        response = upload(client, {"anim.gif": gif})
-        assert_refused(response, "“anim.gif” is GIF; Watermark (text) accepts JPEG, PNG and WebP")
+        response = upload(client, {"anim.gif": gif}, processor="png_only")
+        assert_refused(response, "“anim.gif” is GIF; PNG optimiser accepts PNG and WebP")
 
     @pytest.mark.parametrize(("field", "value", "message"), [
         ("size", "0", "greater than or equal to 1"),

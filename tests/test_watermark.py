@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from backend.processors import ProcessingError, registry
-from backend.processors.images import TextWatermark, anchor_box
+from backend.processors.watermark import TextWatermark, anchor_box
 
 from .conftest import encode, noisy_image, with_orientation
 from .helpers import assert_watermarked, region_difference

@@ -14,6 +14,7 @@ from backend.processors.base import Processor
 
 from .intake import Upload, queue_for
 from .names import safe_filename
+from .pipeline import MAX_STEPS, clean_steps, presets
 from .sniffing import Refused, describe, sniff
 
 MB = 1024 * 1024
@@ -42,32 +43,67 @@ def _mb(size: int) -> str:
     return f"{size / MB:.1f} MB"
 
 
+class StepSlot:
+    """One position in the chain: a processor choice plus every processor's options form.
+
+    The first slot's fields carry no prefix ("processor", "resize-width"), so a
+    single-step upload stays as simple as it looks; later ones are "step2-…".
+    """
+
+    def __init__(self, index: int, processors: list[type[Processor]], data: Any, files: Any) -> None:
+        self.index = index
+        self.number = index + 1
+        self.prefix = "" if index == 0 else f"step{self.number}-"
+        self.field_name = f"{self.prefix}processor"
+        selected = data.get(self.field_name) if data is not None else None
+        # Only the chosen processor's options are bound and validated; the others keep their defaults.
+        self.option_forms = {
+            p.name: p.options_form(
+                data=data if p.name == selected else None,
+                files=files if p.name == selected else None,
+                prefix=f"{self.prefix}{p.name}",
+            )
+            for p in processors
+        }
+        self.processors = processors
+
+    def sections(self) -> list[tuple[type[Processor], forms.Form]]:
+        return [(p, self.option_forms[p.name]) for p in self.processors]
+
+
 class UploadForm(forms.Form):
-    # The processor comes first: checking the files needs to know what it accepts.
-    processor = forms.ChoiceField(label="Processing")
+    # Fields are checked in order; the files come last, once the first step is known.
+    preset = forms.ChoiceField(label="Preset", required=False)
     files = MultipleFileField(label="Files")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.processors = registry.available()
-        self.fields["processor"].choices = [(p.name, p.label) for p in self.processors]
-        if self.processors:
-            self.fields["processor"].initial = self.processors[0].name
-        selected = self.data.get("processor") if self.is_bound else None
-        # Only the chosen processor's options are bound and validated; the others stay at their defaults.
-        self.option_forms = {
-            p.name: p.options_form(
-                data=self.data if p.name == selected else None,
-                files=self.files if p.name == selected else None,
-                prefix=p.name,
+        self.presets = {choice.key: choice for choice in presets()}
+        self.fields["preset"].choices = [("", "None: choose the steps below")] + [
+            (key, choice.label) for key, choice in self.presets.items()
+        ]
+        data = self.data if self.is_bound else None
+        files = self.files if self.is_bound else None
+        self.slots = [StepSlot(index, self.processors, data, files) for index in range(MAX_STEPS)]
+        for slot in self.slots:
+            blank = [] if slot.index == 0 else [("", "— no further step —")]
+            self.fields[slot.field_name] = forms.ChoiceField(
+                label="Processing" if slot.index == 0 else f"Step {slot.number}",
+                required=False,
+                choices=blank + [(p.name, p.label) for p in self.processors],
+                initial=self.processors[0].name if slot.index == 0 and self.processors else "",
             )
-            for p in self.processors
-        }
+            slot.field = self[slot.field_name]
+        self.order_fields(["preset", *(slot.field_name for slot in self.slots), "files"])
         self.uploads: list[Upload] = []
         self.steps: list[dict] = []
 
-    def processor_sections(self) -> list[tuple[type[Processor], forms.Form]]:
-        return [(p, self.option_forms[p.name]) for p in self.processors]
+    def _first_processor(self) -> type[Processor] | None:
+        preset = self.presets.get(self.cleaned_data.get("preset") or "")
+        if preset is not None:
+            return registry.get(preset.steps[0]["processor"])
+        return registry.get(self.cleaned_data.get("processor") or "")
 
     def clean_files(self) -> list[UploadedFile]:
         files = self.cleaned_data["files"]
@@ -75,7 +111,7 @@ class UploadForm(forms.Form):
             raise forms.ValidationError(
                 f"Too many files: {len(files)} chosen, at most {settings.MAX_FILES_PER_BATCH} per batch."
             )
-        processor = registry.get(self.cleaned_data.get("processor", ""))
+        processor = self._first_processor()
         errors, uploads = [], []
         for file in files:
             name = safe_filename(file.name)
@@ -102,14 +138,28 @@ class UploadForm(forms.Form):
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        processor = registry.get(cleaned.get("processor", ""))
-        if processor is None:
+        preset = self.presets.get(cleaned.get("preset") or "")
+        if preset is not None:
+            try:
+                self.steps = clean_steps(preset.steps)
+            except forms.ValidationError as exc:
+                self.add_error("preset", exc)
             return cleaned
-        options = self.option_forms[processor.name]
-        if not options.is_valid():
-            self.add_error(None, f"Check the options of “{processor.label}” below.")
+        chosen = [slot for slot in self.slots if cleaned.get(slot.field_name)]
+        if not chosen:
+            self.add_error("processor", "Choose what to do with the files.")
             return cleaned
-        self.steps = [{"processor": processor.name, "options": options.cleaned_data}]
+        steps = []
+        for slot in chosen:
+            name = cleaned[slot.field_name]
+            options = slot.option_forms[name]
+            if not options.is_valid():
+                label = registry.get(name).label
+                where = "" if len(chosen) == 1 else f"step {slot.number}, "
+                self.add_error(None, f"Check the options of {where}“{label}” below.")
+                continue
+            steps.append({"processor": name, "options": options.cleaned_data})
+        self.steps = steps if len(steps) == len(chosen) else []
         return cleaned
 
     @property

@@ -14,7 +14,7 @@ from backend.processors import registry
 from . import dispatch, storage
 from .models import Batch, BatchFile
 from .names import unique_name
-from .sniffing import EXTENSIONS, Sniffed
+from .sniffing import EXTENSIONS, Sniffed, sniff
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,10 @@ def create_batch(steps: list[dict], uploads: list[Upload], queue: str) -> Batch:
 
     On any failure nothing is kept: stored originals are deleted again.
     """
-    batch = Batch(id=uuid.uuid4(), steps=steps, queue=queue, file_count=len(uploads))
+    batch = Batch(id=uuid.uuid4(), queue=queue, file_count=len(uploads))
     rows, taken = [], set()
     try:
+        batch.steps = _store_assets(batch, steps)
         for position, upload in enumerate(uploads):
             file_id = uuid.uuid4()
             # Keys hold no part of the uploaded name: only ids and the sniffed type's extension.
@@ -62,6 +63,22 @@ def create_batch(steps: list[dict], uploads: list[Upload], queue: str) -> Batch:
     log.info("batch %s accepted: %d files, %d bytes, steps %s", batch.pk, len(rows), batch.total_bytes,
              batch.processor_names)
     return batch
+
+
+def _store_assets(batch: Batch, steps: list[dict]) -> list[dict]:
+    """Steps with every uploaded option file (e.g. a logo) stored and replaced by {"asset": key}."""
+    stored = []
+    for index, step in enumerate(steps):
+        options = {}
+        for name, value in step.get("options", {}).items():
+            if isinstance(value, UploadedFile):
+                suffix = EXTENSIONS.get(sniff(value).content_type, ".bin")
+                key = f"{batch.prefix}assets/step{index}-{name}{suffix}"
+                storage.save(key, value)
+                value = {"asset": key}
+            options[name] = value
+        stored.append({**step, "options": options})
+    return stored
 
 
 def _discard(batch: Batch) -> None:

@@ -108,3 +108,17 @@ class BatchFile(models.Model):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+class Preset(models.Model):
+    """A named chain of steps that people pick in one click (defined by administrators)."""
+
+    label = models.CharField(max_length=120, help_text="Shown in the form, e.g. “Shop: 1200 px, WebP 85”.")
+    steps = models.JSONField(help_text='A list of {"processor": name, "options": {...}}; checked on save.')
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["label"]
+
+    def __str__(self) -> str:
+        return self.label

@@ -22,7 +22,9 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from backend.processors import ProcessingError, registry
+from backend.processors import ProcessingError, Processor, registry
+from backend.processors.base import Progress
+from backend.processors.imaging import ImageProcessor, run_image_chain
 
 from . import dispatch, storage
 from .models import Batch, BatchFile
@@ -129,23 +131,58 @@ class Heartbeat:
         self.current.rows().update(progress=max(0.0, min(1.0, fraction)), heartbeat_at=timezone.now())
 
 
-def run_steps(steps: list[dict], source: Path, workdir: Path, progress) -> list[Path]:  # noqa: ANN001
-    """Apply each step to every output of the one before."""
-    inputs = [source]
-    for index, step in enumerate(steps):
+def _chains(steps: list[dict]) -> list[list[tuple[Processor, dict]]]:
+    """Group the steps: consecutive image steps share one decode and one encode."""
+    groups: list[list[tuple[Processor, dict]]] = []
+    previous_chainable = False
+    for step in steps:
         processor_cls = registry.get(step["processor"])
         if processor_cls is None:
-            raise ProcessingError(f"the processing type “{step['processor']}” is not available on this server")
+            raise ProcessingError(f"needs “{step['processor']}”, which is not available on this server")
+        # An image step that overrides edit() does its own decoding, so it runs alone.
+        chainable = issubclass(processor_cls, ImageProcessor) and processor_cls.edit is ImageProcessor.edit
+        if chainable and previous_chainable:
+            groups[-1].append((processor_cls(), step.get("options", {})))
+        else:
+            groups.append([(processor_cls(), step.get("options", {}))])
+        previous_chainable = chainable
+    return groups
+
+
+def _local_assets(options: dict, workdir: Path) -> dict:
+    """Options with every stored asset (e.g. a logo) replaced by the path of a local copy."""
+    resolved = {}
+    for name, value in options.items():
+        if isinstance(value, dict) and "asset" in value:
+            local = workdir / "assets" / value["asset"].rsplit("/", 1)[-1]
+            if not local.exists():
+                local.parent.mkdir(exist_ok=True)
+                storage.download(value["asset"], local)
+            value = str(local)
+        resolved[name] = value
+    return resolved
+
+
+def run_steps(steps: list[dict], source: Path, workdir: Path, progress: Progress) -> list[Path]:
+    """Apply each chain of steps to every output of the one before."""
+    groups = _chains([{**step, "options": _local_assets(step.get("options", {}), workdir)} for step in steps])
+    inputs = [source]
+    for index, group in enumerate(groups):
         target_dir = workdir / f"step{index}"
         target_dir.mkdir()
+
+        def group_progress(fraction: float, _i: int = index) -> None:
+            progress((_i + fraction) / len(groups))
+
         outputs: list[Path] = []
         for item in inputs:
-            def step_progress(fraction: float, _i: int = index) -> None:
-                progress((_i + fraction) / len(steps))
-
-            produced = processor_cls().edit(item, target_dir, step.get("options", {}), step_progress)
+            if len(group) > 1 or isinstance(group[0][0], ImageProcessor):
+                produced = run_image_chain(group, item, target_dir, group_progress)
+            else:
+                processor, options = group[0]
+                produced = processor.edit(item, target_dir, options, group_progress)
             if not produced:
-                raise ProcessingError(f"{processor_cls.label} produced no output")
+                raise ProcessingError(f"produced no output in step {index + 1}")
             outputs.extend(produced)
         inputs = outputs
     return inputs
@@ -174,6 +211,12 @@ def process_file(file_id: str) -> None:
             raise
         try:
             outputs = run_steps(file.batch.steps, source, workdir, heartbeat.progress)
+        except storage.StorageUnavailable:  # an asset (e.g. a logo) could not be fetched
+            release(current)
+            raise
+        except storage.MissingObject:
+            finish(current, error="A file this processing needs (e.g. the logo) is no longer in storage.")
+            return
         except ProcessingError as exc:
             finish(current, error=_sentence(str(exc)))
             return

@@ -170,6 +170,26 @@ REQUEUE_AFTER_SECONDS = env_int("REQUEUE_AFTER_SECONDS", 600)
 # How many times a file may be started before it is failed for good.
 MAX_ATTEMPTS = env_int("MAX_ATTEMPTS", 3)
 STORAGE_RETRIES = env_int("STORAGE_RETRIES", 6)
+# Named chains offered in the form next to the presets administrators add in the admin.
+PIPELINE_PRESETS = {
+    "web-gallery": {
+        "label": "Web gallery: 1600 px, © watermark, WebP 80",
+        "steps": [
+            {"processor": "resize", "options": {"mode": "fit", "width": 1600, "height": 1600}},
+            {"processor": "watermark_text", "options": {"text": "©", "size": 4, "opacity": 50, "color": "#ffffff",
+                                                        "position": "bottom-right", "margin": 3}},
+            {"processor": "convert", "options": {"format": "WEBP", "quality": 80}},
+        ],
+    },
+    "social-square": {
+        "label": "Social square: 1080×1080 crop, no metadata, JPEG 85",
+        "steps": [
+            {"processor": "resize", "options": {"mode": "fill", "width": 1080, "height": 1080}},
+            {"processor": "cleanup", "options": {}},
+            {"processor": "convert", "options": {"format": "JPEG", "quality": 85, "progressive": True}},
+        ],
+    },
+}
 # Extra processor modules to import at start-up (comma separated dotted paths).
 PROCESSOR_MODULES = env_list("PROCESSOR_MODULES")
 

@@ -4,7 +4,10 @@ from django.apps import AppConfig
 from django.conf import settings
 
 # Modules whose processors ship with the service; settings.PROCESSOR_MODULES adds more.
-BUILTIN_MODULES = ("backend.processors.images",)
+BUILTIN_MODULES = (
+    "backend.processors.watermark",
+    "backend.processors.transform",
+)
 
 
 class ProcessorsConfig(AppConfig):

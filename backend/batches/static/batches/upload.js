@@ -5,7 +5,6 @@
   const form = document.getElementById("upload-form");
   const input = form.querySelector('input[type="file"]');
   const list = document.getElementById("file-list");
-  const select = form.querySelector('select[name="processor"]');
   const maxFiles = Number(form.dataset.maxFiles);
   const maxFileBytes = Number(form.dataset.maxFileBytes);
   const maxBatchBytes = Number(form.dataset.maxBatchBytes);
@@ -61,12 +60,71 @@
     if (event.dataTransfer && event.dataTransfer.files.length) add(event.dataTransfer.files);
   });
 
-  function showOptions() {
-    form.querySelectorAll("fieldset.options").forEach((fieldset) => {
-      fieldset.hidden = fieldset.dataset.processor !== select.value;
-    });
+  // Steps: show the chosen processor's options in each step; add, remove and reorder steps.
+  const stepsBox = document.getElementById("steps");
+  const preset = form.querySelector('select[name="preset"]');
+  const addButton = document.getElementById("add-step");
+  const more = document.getElementById("more-steps");
+  if (more) {  // with JavaScript the steps are managed with buttons instead of a disclosure
+    Array.from(more.querySelectorAll("fieldset.step")).forEach((step) => stepsBox.insertBefore(step, addButton));
+    more.remove();
   }
-  select.addEventListener("change", showOptions);
-  showOptions();
+  const steps = () => Array.from(stepsBox.querySelectorAll("fieldset.step"));
+  const chooser = (step) => step.querySelector('select[name$="processor"]');
+
+  function refreshSteps() {
+    const usingPreset = preset && preset.value !== "";
+    steps().forEach((step, position) => {
+      const select = chooser(step);
+      const active = position === 0 || select.value !== "";
+      step.hidden = usingPreset || !active;
+      step.querySelector("legend").textContent = "Step " + (position + 1);
+      step.querySelector(".step-tools").hidden = position === 0 && steps().filter((s) => !s.hidden).length < 2;
+      step.querySelectorAll(".options").forEach((box) => { box.hidden = box.dataset.processor !== select.value; });
+    });
+    addButton.hidden = usingPreset || steps().every((step) => !step.hidden);
+  }
+
+  stepsBox.addEventListener("change", (event) => { if (event.target.matches("select")) refreshSteps(); });
+  if (preset) preset.addEventListener("change", refreshSteps);
+  addButton.addEventListener("click", () => {
+    const next = steps().find((step) => step.hidden);
+    if (!next) return;
+    const select = chooser(next);
+    select.value = select.options[1].value;
+    stepsBox.insertBefore(next, addButton);  // a new step goes last
+    refreshSteps();
+    select.focus();
+  });
+  stepsBox.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action]");
+    if (!button) return;
+    const step = button.closest("fieldset.step");
+    const visible = steps().filter((s) => !s.hidden);
+    const index = visible.indexOf(step);
+    if (button.dataset.action === "remove") {
+      if (visible.length < 2) return;
+      chooser(step).value = "";
+      stepsBox.insertBefore(step, addButton);
+    } else if (button.dataset.action === "up" && index > 0) {
+      stepsBox.insertBefore(step, visible[index - 1]);
+    } else if (button.dataset.action === "down" && index < visible.length - 1) {
+      stepsBox.insertBefore(visible[index + 1], step);
+    }
+    refreshSteps();
+  });
+
+  // The server reads steps by their field prefix: give them prefixes in the order shown.
+  form.addEventListener("submit", () => {
+    const ordered = steps().filter((s) => !s.hidden).concat(steps().filter((s) => s.hidden));
+    ordered.forEach((step, position) => {
+      const from = step.dataset.prefix;
+      const to = position === 0 ? "" : "step" + (position + 1) + "-";
+      step.querySelectorAll("[name]").forEach((field) => { field.name = to + field.name.slice(from.length); });
+      step.dataset.prefix = to;
+    });
+  });
+  refreshSteps();
+
   if (input.files.length) add(input.files);
 })();

@@ -1,0 +1,44 @@
+"""Form fields shared by processor option forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.files.uploadedfile import UploadedFile
+from PIL import Image, UnidentifiedImageError
+
+
+class ColourField(forms.RegexField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 7)
+        kwargs.setdefault("error_messages", {"invalid": "Enter a colour as #rrggbb."})
+        super().__init__(regex=r"^#[0-9a-fA-F]{6}$", **kwargs)
+        self.widget.input_type = "color"
+
+
+class ImageFileField(forms.FileField):
+    """An auxiliary image (e.g. a logo), checked like any upload: real content, bounded size."""
+
+    max_bytes = 5 * 1024 * 1024
+    max_pixels = 4096 * 4096
+
+    def clean(self, data: Any, initial: Any = None) -> UploadedFile | None:
+        file = super().clean(data, initial)
+        if file is None:
+            return None
+        if file.size > self.max_bytes:
+            raise forms.ValidationError(f"The image may be at most {self.max_bytes // (1024 * 1024)} MB.")
+        try:
+            file.seek(0)
+            with Image.open(file, formats=("PNG", "WEBP", "JPEG", "GIF")) as image:
+                if image.width * image.height > self.max_pixels:
+                    raise forms.ValidationError("The image is too large: at most 4096×4096 pixels.")
+                image.load()
+        except forms.ValidationError:
+            raise
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+            raise forms.ValidationError("This is not a PNG, WebP, JPEG or GIF image that can be read.") from None
+        finally:
+            file.seek(0)
+        return file

@@ -1,0 +1,241 @@
+"""The machinery every Pillow processor shares.
+
+An `ImageProcessor` implements `transform` on one decoded frame and may adjust
+the `Encoding` of the result (format, quality, metadata). Consecutive image
+steps of a pipeline run through `run_image_chain`: one decode, every transform,
+one encode, so a resize → watermark → WebP chain loses quality only once.
+"""
+
+from __future__ import annotations
+
+import abc
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from django.conf import settings
+from PIL import Image, ImageCms, ImageOps, ImageSequence
+
+from .base import ProcessingError, Processor, Progress
+
+EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "TIFF": ".tiff", "BMP": ".bmp",
+              "AVIF": ".avif"}
+ANIMATED_FORMATS = {"GIF", "WEBP", "PNG"}
+# Modes the transforms work in; everything else is normalised to one of them on decode.
+WORKING_MODES = {"RGB", "RGBA", "L", "CMYK"}
+SAVEABLE_MODES = {
+    "JPEG": {"RGB", "L", "CMYK"},
+    "PNG": {"RGB", "RGBA", "L", "LA", "P"},
+    "WEBP": {"RGB", "RGBA"},
+    "AVIF": {"RGB", "RGBA"},
+    "GIF": {"P", "L"},
+    "TIFF": {"RGB", "RGBA", "L", "LA", "CMYK"},
+    "BMP": {"RGB", "L", "P"},
+}
+ORIENTATION_TAG = 0x0112
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp")
+
+
+@dataclass
+class Encoding:
+    """How the result is written; steps adjust it before any pixel is decoded."""
+
+    format: str
+    params: dict = field(default_factory=dict)  # encoder arguments: quality, lossless, optimize…
+    keep_metadata: bool = True  # EXIF (less the applied orientation) and XMP
+    background: str = "#ffffff"  # flattening colour for formats without transparency
+    source_icc: bytes | None = None  # the input's colour profile, for exact CMYK → RGB conversion
+
+    @property
+    def animated(self) -> bool:
+        return self.format in ANIMATED_FORMATS
+
+
+class ImageProcessor(Processor):
+    """A Pillow operation on one frame. Subclasses implement `transform`."""
+
+    accepts = IMAGE_TYPES
+    # Animated input: "frames" transforms every frame; "refuse" fails the file with a message.
+    animation: ClassVar[str] = "frames"
+
+    @abc.abstractmethod
+    def transform(self, image: Image.Image, options: dict) -> Image.Image:
+        """Return the transformed frame, in one of WORKING_MODES."""
+
+    def adjust_encoding(self, encoding: Encoding, options: dict) -> None:
+        """Change the output format or encoder settings (default: leave them)."""
+
+    def draft_size(self, size: tuple[int, int], options: dict) -> tuple[int, int] | None:
+        """The smallest size this step needs from the decoder, when it shrinks the image.
+
+        JPEG decoding can then skip most of the work (Image.draft)."""
+        return None
+
+    def edit(self, source: Path, target_dir: Path, options: dict, progress: Progress) -> list[Path]:
+        return run_image_chain([(self, options)], source, target_dir, progress)
+
+
+def run_image_chain(steps: Sequence[tuple[ImageProcessor, dict]], source: Path, target_dir: Path,
+                    progress: Progress) -> list[Path]:
+    """Decode once, apply every step to every frame, encode once."""
+    try:
+        with Image.open(source) as image:
+            _check_pixels(image)
+            encoding = Encoding(format=image.format or "PNG", source_icc=image.info.get("icc_profile"))
+            for processor, options in steps:
+                processor.adjust_encoding(encoding, options)
+            frame_count = getattr(image, "n_frames", 1)
+            if frame_count > 1:
+                for processor, _ in steps:
+                    if processor.animation == "refuse":
+                        raise ProcessingError(
+                            f"is animated ({frame_count} frames); {processor.label} works on still images only"
+                        )
+            if not encoding.animated:
+                frame_count = 1  # the target format holds one frame: the first is converted
+            _apply_draft(image, steps)
+            save_args = _save_arguments(image, encoding)
+            frames = []
+            for index, frame in enumerate(ImageSequence.Iterator(image)):
+                if index >= frame_count:
+                    break
+                result = normalise(upright(frame))
+                for processor, options in steps:
+                    result = processor.transform(result, options)
+                frames.append(to_saveable(result, encoding))
+                progress((index + 1) / frame_count * 0.9)
+            if colour_space(frames[0].mode) != colour_space(image.mode):
+                save_args.pop("icc_profile", None)  # the profile describes the old colour space
+    except ProcessingError:
+        raise
+    except DECODE_ERRORS as exc:
+        raise ProcessingError(f"could not be read: the image is damaged or incomplete ({exc})") from exc
+    target = target_dir / (source.stem + EXTENSIONS.get(encoding.format, "." + encoding.format.lower()))
+    if len(frames) > 1:
+        save_args.update(save_all=True, append_images=frames[1:])
+    try:
+        frames[0].save(target, encoding.format, **save_args)
+    except (OSError, ValueError) as exc:
+        raise ProcessingError(f"could not be saved as {encoding.format} ({exc})") from exc
+    progress(1.0)
+    return [target]
+
+
+def _check_pixels(image: Image.Image) -> None:
+    width, height = image.size
+    if width * height > settings.MAX_IMAGE_PIXELS:
+        raise ProcessingError(f"is too large ({width}×{height}); at most {settings.MAX_IMAGE_PIXELS:,} pixels")
+
+
+def _apply_draft(image: Image.Image, steps: Sequence[tuple[ImageProcessor, dict]]) -> None:
+    """Let the JPEG decoder downscale by 1/2, 1/4 or 1/8 when the first step shrinks anyway."""
+    if image.format != "JPEG" or not steps:
+        return
+    first, options = steps[0]
+    wanted = first.draft_size(upright_size(image), options)
+    if wanted:
+        if _transposed(image):  # draft works on stored, not upright, dimensions
+            wanted = (wanted[1], wanted[0])
+        image.draft(image.mode, wanted)
+
+
+def _transposed(image: Image.Image) -> bool:
+    return image.getexif().get(ORIENTATION_TAG, 1) in {5, 6, 7, 8}
+
+
+def upright_size(image: Image.Image) -> tuple[int, int]:
+    width, height = image.size
+    return (height, width) if _transposed(image) else (width, height)
+
+
+def upright(frame: Image.Image) -> Image.Image:
+    """A decoded copy of the frame with its EXIF orientation applied."""
+    frame.load()
+    turned = ImageOps.exif_transpose(frame)
+    return turned if turned is not None else frame.copy()
+
+
+def normalise(image: Image.Image) -> Image.Image:
+    """Bring any decoded mode to one the transforms handle (RGB, RGBA, L, CMYK)."""
+    if image.mode in WORKING_MODES:
+        return image
+    if image.mode in {"I;16", "I;16B", "I;16L", "I", "F"}:
+        # 16-bit and float greyscale: scale down to 8 bits rather than clip everything to white.
+        scale = 1 / 257 if image.mode.startswith("I;16") or image.getextrema()[1] > 255 else 1
+        return image.convert("I").point(lambda v: v * scale).convert("L")
+    has_alpha = "A" in image.getbands() or "transparency" in image.info
+    return image.convert("RGBA" if has_alpha else "RGB")
+
+
+def flatten(image: Image.Image, background: str) -> Image.Image:
+    """Composite an image with alpha onto a solid background colour."""
+    base = Image.new("RGB", image.size, background)
+    base.paste(image, mask=image.getchannel("A"))
+    return base
+
+
+def colour_space(mode: str) -> str:
+    if mode == "CMYK":
+        return "CMYK"
+    return "GRAY" if mode in {"L", "LA", "1", "I", "I;16", "F"} else "RGB"
+
+
+def cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    """Through the embedded profile when there is one (Pillow's own formula is crude)."""
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError):
+            pass
+    return image.convert("RGB")
+
+
+def to_saveable(image: Image.Image, encoding: Encoding) -> Image.Image:
+    allowed = SAVEABLE_MODES.get(encoding.format, {image.mode})
+    if image.mode in allowed:
+        return image
+    if image.mode == "CMYK":
+        image = cmyk_to_rgb(image, encoding.source_icc)
+        if image.mode in allowed:
+            return image
+    if image.mode == "RGBA" and "RGBA" not in allowed:
+        if encoding.format == "GIF":
+            return image.convert("P", palette=Image.Palette.ADAPTIVE)
+        image = flatten(image, encoding.background)
+    if image.mode in allowed:
+        return image
+    if encoding.format == "GIF":
+        return image.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE)
+    return image.convert("RGB")
+
+
+def _save_arguments(image: Image.Image, encoding: Encoding) -> dict:
+    """Encoder arguments: the colour profile always; metadata unless a step strips it."""
+    args: dict = {}
+    icc = image.info.get("icc_profile")
+    if icc:
+        args["icc_profile"] = icc
+    if encoding.keep_metadata:
+        if image.getexif() and encoding.format in {"JPEG", "PNG", "WEBP", "TIFF", "AVIF"}:
+            exif = Image.Exif()  # a copy: getexif() is cached, and frames still need the orientation
+            exif.load(image.getexif().tobytes())
+            exif.pop(ORIENTATION_TAG, None)
+            args["exif"] = exif.tobytes()
+        if image.info.get("xmp") and encoding.format in {"JPEG", "PNG", "WEBP"}:
+            args["xmp"] = image.info["xmp"]
+    else:
+        args["exif"] = b""
+        args["xmp"] = b""
+    defaults = {"JPEG": {"quality": 90, "optimize": True}, "WEBP": {"quality": 85, "method": 4},
+                "AVIF": {"quality": 70}, "PNG": {}, "GIF": {"optimize": True}, "TIFF": {"compression": "tiff_lzw"}}
+    args.update(defaults.get(encoding.format, {}))
+    args.update(encoding.params)
+    if encoding.animated:
+        for key in ("duration", "loop", "disposal"):
+            if key in image.info:
+                args[key] = image.info[key]
+    return args
