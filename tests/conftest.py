@@ -285,3 +285,14 @@ def scratch_registry() -> Iterator[None]:
     yield
     registry._classes.clear()
     registry._classes.update(before)
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Record what would be published to the broker instead of publishing it (in-process tests)."""
+    from backend.batches import dispatch
+
+    sent: dict[str, list[str]] = {"files": [], "archives": []}
+    monkeypatch.setattr(dispatch, "enqueue_files", lambda ids, queue: sent["files"].extend(map(str, ids)) or 1)
+    monkeypatch.setattr(dispatch, "enqueue_archive", lambda batch_id: sent["archives"].append(str(batch_id)) or True)
+    return sent

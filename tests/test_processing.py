@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
-from backend.batches import archive, dispatch, processing, storage, sweeper
+from backend.batches import archive, processing, storage, sweeper
 from backend.batches.intake import Upload, create_batch
 from backend.batches.models import Batch, BatchFile
 from backend.batches.sniffing import sniff
@@ -25,15 +25,6 @@ from .helpers import WATERMARK, assert_watermarked
 pytestmark = pytest.mark.django_db
 STEPS = [{"processor": "watermark_text", "options": {"text": "© Test", "size": 6, "opacity": 70,
                                                        "color": "#ffffff", "position": "bottom-right", "margin": 3}}]
-
-
-@pytest.fixture
-def published(monkeypatch):
-    """Record what would be published to the broker instead of publishing it."""
-    sent = {"files": [], "archives": []}
-    monkeypatch.setattr(dispatch, "enqueue_files", lambda ids, queue: sent["files"].extend(map(str, ids)) or 1)
-    monkeypatch.setattr(dispatch, "enqueue_archive", lambda batch_id: sent["archives"].append(str(batch_id)) or True)
-    return sent
 
 
 def make_batch(files: dict[str, bytes]) -> Batch:

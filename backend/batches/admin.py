@@ -1,6 +1,8 @@
+from django import forms
 from django.contrib import admin
 
-from .models import Batch, BatchFile
+from .models import Batch, BatchFile, Preset
+from .pipeline import clean_steps
 
 
 class BatchFileInline(admin.TabularInline):
@@ -26,3 +28,24 @@ class BatchFileAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     search_fields = ("original_name", "batch__id")
     readonly_fields = [f.name for f in BatchFile._meta.fields]
+
+
+class PresetForm(forms.ModelForm):
+    class Meta:
+        model = Preset
+        fields = ("label", "steps", "enabled")
+
+    def clean_steps(self) -> list[dict]:
+        # The same check as an upload's steps; stored cleaned, so every default is written out.
+        return clean_steps(self.cleaned_data["steps"])
+
+
+@admin.register(Preset)
+class PresetAdmin(admin.ModelAdmin):
+    form = PresetForm
+    list_display = ("label", "step_names", "enabled")
+    list_filter = ("enabled",)
+
+    @admin.display(description="Steps")
+    def step_names(self, preset: Preset) -> str:
+        return " → ".join(str(step.get("processor")) for step in preset.steps if isinstance(step, dict))

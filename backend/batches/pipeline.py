@@ -22,6 +22,7 @@ class PresetChoice:
 def clean_steps(raw_steps: object) -> list[dict]:
     """Validate a list of {"processor": name, "options": {...}} through each processor's own form.
 
+    Options left out take their defaults, as in the form.
     Raises ValidationError with one message per problem, naming the step and the field.
     """
     if not isinstance(raw_steps, list) or not raw_steps:
@@ -39,7 +40,7 @@ def clean_steps(raw_steps: object) -> list[dict]:
         if not isinstance(options, dict):
             errors.append(f"Step {number} ({processor.label}): options must be an object.")
             continue
-        form = processor.options_form(data=options)
+        form = processor.options_form(data={**processor.default_options(), **options})
         if not form.is_valid():
             for field, messages in form.errors.items():
                 where = "" if field == "__all__" else f" {field}:"

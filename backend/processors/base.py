@@ -59,6 +59,11 @@ class Processor(abc.ABC):
         return any(fnmatch.fnmatch(content_type, pattern) for pattern in cls.accepts)
 
     @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """Each option's initial value: what a preset or API call that leaves an option out gets."""
+        return {name: field.initial for name, field in cls.Options.base_fields.items() if field.initial is not None}
+
+    @classmethod
     def options_form(cls, data: dict | None = None, files: Any = None, prefix: str | None = None) -> forms.Form:
         return cls.Options(data=data, files=files, prefix=prefix)
 

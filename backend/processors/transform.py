@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from PIL import Image, ImageOps, features
+from PIL import Image, ImageChops, ImageOps, features
 
 from .base import ProcessingError
 from .fields import ColourField
@@ -143,6 +143,8 @@ class Resize(ImageProcessor):
         return scale_to(image, resize_target(image.size, options))
 
     def draft_size(self, size: tuple[int, int], options: dict) -> tuple[int, int] | None:
+        if options["mode"] == "percent":
+            return None  # relative to the stored size: a draft-reduced frame would be scaled twice
         return resize_target(size, options)
 
 
@@ -174,6 +176,49 @@ class Thumbnail(ImageProcessor):
             ratio = min(1.0, max(side / size[0], side / size[1]))
             return max(1, round(size[0] * ratio)), max(1, round(size[1] * ratio))
         return fit_size(size, (side, side), upscale=False)
+
+
+# ---------------------------------------------------------------------------
+# Trim
+
+
+class TrimOptions(forms.Form):
+    tolerance = forms.IntegerField(label="Tolerance", min_value=0, max_value=128, initial=16,
+                                   help_text="How far (0-255) a pixel may differ from the border colour and still "
+                                             "count as border.")
+    padding = forms.IntegerField(label="Padding (pixels)", min_value=0, max_value=500, initial=0,
+                                 help_text="Border kept around the content.")
+
+
+def content_box(image: Image.Image, tolerance: int) -> tuple[int, int, int, int] | None:
+    """The box around everything that differs from the top-left pixel's colour (or is not transparent)."""
+    if image.mode == "RGBA" and image.getpixel((0, 0))[3] == 0:
+        return image.getchannel("A").point(lambda a: 255 if a > tolerance else 0).getbbox()
+    base = image.convert("RGB")
+    border = Image.new("RGB", base.size, base.getpixel((0, 0)))
+    difference = ImageChops.difference(base, border).convert("L")
+    return difference.point(lambda v: 255 if v > tolerance else 0).getbbox()
+
+
+class Trim(ImageProcessor):
+    name = "trim"
+    label = "Trim borders"
+    description = (
+        "Crops away a uniform border (the colour of the corner, or transparency), e.g. the white margin of a "
+        "scanned page or a product shot. Refuses animated images: their frames have different borders."
+    )
+    Options = TrimOptions
+    animation = "refuse"
+    order = 45
+
+    def transform(self, image: Image.Image, options: dict) -> Image.Image:
+        box = content_box(image, options["tolerance"])
+        if box is None:
+            return image  # one colour throughout: nothing to keep apart from the border
+        pad = options["padding"]
+        left, top, right, bottom = box
+        return image.crop((max(0, left - pad), max(0, top - pad),
+                           min(image.width, right + pad), min(image.height, bottom + pad)))
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,117 @@
+"""Test images of every kind the processors must handle, built from real photographs.
+
+The photographs are the ones scikit-image ships (astronaut, coffee, chelsea,
+camera); the rest (CMYK, 16-bit, palette, alpha, animations) are made from them.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+
+import numpy as np
+from PIL import Image, ImageCms
+from skimage import data as skdata
+
+GPS_IFD = 0x8825
+MAKE = 0x010F
+ORIENTATION = 0x0112
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">' \
+      b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" dc:creator="Jane Doe"/></rdf:RDF></x:xmpmeta>'
+
+
+@functools.cache
+def srgb_profile() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def photo(name: str = "astronaut") -> Image.Image:
+    """A real photograph from scikit-image's data set, as a Pillow image."""
+    return Image.fromarray(getattr(skdata, name)())
+
+
+def save(image: Image.Image | list[Image.Image], fmt: str, **params: object) -> bytes:
+    buffer = io.BytesIO()
+    if isinstance(image, list):
+        image[0].save(buffer, fmt, save_all=True, append_images=image[1:], duration=80, loop=0, **params)
+    else:
+        image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def camera_exif(orientation: int = 1) -> Image.Exif:
+    """EXIF as a phone writes it: maker, orientation and a GPS position."""
+    exif = Image.Exif()
+    exif[MAKE] = "PhoneMaker"
+    exif[ORIENTATION] = orientation
+    gps = exif.get_ifd(GPS_IFD)
+    gps.update({1: "N", 2: (52.0, 13.0, 0.0), 3: "E", 4: (21.0, 0.0, 30.0)})
+    return exif
+
+
+def phone_jpeg(name: str = "astronaut", orientation: int = 1) -> bytes:
+    """A JPEG with a colour profile, camera EXIF including GPS, and XMP: what phones upload."""
+    return save(photo(name), "JPEG", quality=92, icc_profile=srgb_profile(), exif=camera_exif(orientation),
+                xmp=XMP)
+
+
+def cmyk_jpeg() -> bytes:
+    return save(photo("coffee").convert("CMYK"), "JPEG", quality=92)
+
+
+def png16() -> bytes:
+    """A 16-bit greyscale PNG (scanners and raw developers write these)."""
+    pixels = skdata.camera().astype(np.uint16) * 257
+    return save(Image.fromarray(pixels), "PNG")
+
+
+def palette_png() -> bytes:
+    """A palette PNG with one transparent palette entry."""
+    image = photo("coffee").quantize(64)
+    return save(image, "PNG", transparency=0, icc_profile=srgb_profile())
+
+
+def rgba_png() -> bytes:
+    """A photograph fading to fully transparent at the left edge, with a colour profile."""
+    image = photo("chelsea").convert("RGBA")
+    image.putalpha(Image.linear_gradient("L").rotate(90).resize(image.size))
+    return save(image, "PNG", icc_profile=srgb_profile())
+
+
+def grey_jpeg() -> bytes:
+    return save(photo("camera"), "JPEG", quality=92)
+
+
+def animation_frames() -> list[Image.Image]:
+    base = photo("coffee").resize((300, 200))
+    return [base.rotate(angle) for angle in (0, 8, 16)]
+
+
+def animated_gif() -> bytes:
+    return save([frame.convert("P", palette=Image.Palette.ADAPTIVE) for frame in animation_frames()], "GIF")
+
+
+def animated_webp() -> bytes:
+    return save(animation_frames(), "WEBP", quality=90)
+
+
+def logo_png(size: int = 200) -> bytes:
+    """A red disc on a transparent background."""
+    logo = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    from PIL import ImageDraw
+
+    ImageDraw.Draw(logo).ellipse((0, 0, size - 1, size - 1), fill=(230, 20, 20, 255))
+    return save(logo, "PNG")
+
+
+# Every kind of input the issue names, with its file suffix.
+KINDS = {
+    "photo.jpg": phone_jpeg,
+    "cmyk.jpg": cmyk_jpeg,
+    "grey.jpg": grey_jpeg,
+    "sixteen-bit.png": png16,
+    "palette.png": palette_png,
+    "alpha.png": rgba_png,
+    "animated.gif": animated_gif,
+    "animated.webp": animated_webp,
+}
