@@ -76,11 +76,13 @@
     const usingPreset = preset && preset.value !== "";
     steps().forEach((step, position) => {
       const select = chooser(step);
-      const active = position === 0 || select.value !== "";
-      step.hidden = usingPreset || !active;
-      step.querySelector("legend").textContent = "Step " + (position + 1);
-      step.querySelector(".step-tools").hidden = position === 0 && steps().filter((s) => !s.hidden).length < 2;
+      step.hidden = usingPreset || (position > 0 && select.value === "");
       step.querySelectorAll(".options").forEach((box) => { box.hidden = box.dataset.processor !== select.value; });
+    });
+    const visible = steps().filter((s) => !s.hidden);
+    visible.forEach((step, position) => {
+      step.querySelector("legend").textContent = "Step " + (position + 1);
+      step.querySelector(".step-tools").hidden = visible.length < 2;
     });
     addButton.hidden = usingPreset || steps().every((step) => !step.hidden);
   }
@@ -92,7 +94,8 @@
     if (!next) return;
     const select = chooser(next);
     select.value = select.options[1].value;
-    stepsBox.insertBefore(next, addButton);  // a new step goes last
+    const visible = steps().filter((s) => !s.hidden);
+    stepsBox.insertBefore(next, visible[visible.length - 1].nextSibling);  // a new step goes last
     refreshSteps();
     select.focus();
   });
