@@ -292,7 +292,14 @@ def published(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     """Record what would be published to the broker instead of publishing it (in-process tests)."""
     from backend.batches import dispatch
 
-    sent: dict[str, list[str]] = {"files": [], "archives": []}
-    monkeypatch.setattr(dispatch, "enqueue_files", lambda ids, queue: sent["files"].extend(map(str, ids)) or 1)
+    sent: dict[str, list] = {"files": [], "archives": [], "queues": []}
+
+    def enqueue_files(ids, queue):
+        ids = [str(i) for i in ids]
+        sent["files"].extend(ids)
+        sent["queues"].extend((i, queue) for i in ids)
+        return len(ids)
+
+    monkeypatch.setattr(dispatch, "enqueue_files", enqueue_files)
     monkeypatch.setattr(dispatch, "enqueue_archive", lambda batch_id: sent["archives"].append(str(batch_id)) or True)
     return sent

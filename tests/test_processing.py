@@ -32,7 +32,7 @@ def make_batch(files: dict[str, bytes]) -> Batch:
     for name, content in files.items():
         upload = SimpleUploadedFile(name, content)
         uploads.append(Upload(file=upload, name=name, sniffed=sniff(upload)))
-    return create_batch(STEPS, uploads, "images")
+    return create_batch(STEPS, uploads)
 
 
 def file_ids(batch: Batch) -> list[str]:

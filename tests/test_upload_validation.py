@@ -71,7 +71,7 @@ class TestRefusedUploads:
 
     def test_file_over_the_size_limit(self, client: Client, settings):
         settings.MAX_FILE_BYTES = len(JPEG) - 1
-        assert_refused(upload(client, {"big.jpg": JPEG}), "“big.jpg” is", "each file may be at most")
+        assert_refused(upload(client, {"big.jpg": JPEG}), "“big.jpg” is", "each image may be at most")
 
     def test_batch_over_the_size_limit(self, client: Client, settings):
         settings.MAX_BATCH_BYTES = len(JPEG) * 2 - 1

@@ -10,6 +10,8 @@ def limits(request: HttpRequest) -> dict:
             "max_file_mb": settings.MAX_FILE_BYTES // (1024 * 1024),
             "max_batch_mb": settings.MAX_BATCH_BYTES // (1024 * 1024),
             "max_file_bytes": settings.MAX_FILE_BYTES,
+            "max_media_file_mb": settings.MAX_MEDIA_FILE_BYTES // (1024 * 1024),
+            "max_media_file_bytes": settings.MAX_MEDIA_FILE_BYTES,
             "max_batch_bytes": settings.MAX_BATCH_BYTES,
             "lifetime_minutes": settings.ARCHIVE_LIFETIME_SECONDS // 60,
         }

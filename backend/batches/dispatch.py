@@ -14,6 +14,7 @@ from backend.mediaconv.celery import app
 log = logging.getLogger(__name__)
 PROCESS_FILE = "batches.process_file"
 BUILD_ARCHIVE = "batches.build_archive"
+PURGE = "batches.purge"
 
 
 def enqueue_files(file_ids: Iterable[UUID | str], queue: str) -> int:
@@ -29,10 +30,28 @@ def enqueue_files(file_ids: Iterable[UUID | str], queue: str) -> int:
     return sent
 
 
+def enqueue_batch_files(files: Iterable) -> int:
+    """Publish each file (a BatchFile) on its own queue: images and video of one batch go to different workers."""
+    by_queue: dict[str, list] = {}
+    for file in files:
+        by_queue.setdefault(file.queue, []).append(file.pk)
+    return sum(enqueue_files(ids, queue) for queue, ids in by_queue.items())
+
+
 def enqueue_archive(batch_id: UUID | str) -> bool:
     try:
         app.send_task(BUILD_ARCHIVE, args=[str(batch_id)], queue="default")
         return True
     except Exception:
         log.warning("could not publish archive of %s; the sweeper will retry", batch_id, exc_info=True)
+        return False
+
+
+def enqueue_purge(batch_id: UUID | str) -> bool:
+    """Delete a cancelled batch's objects now; the sweeper does it anyway if this is lost."""
+    try:
+        app.send_task(PURGE, args=[str(batch_id)], queue="default")
+        return True
+    except Exception:
+        log.warning("could not publish the purge of %s; the sweeper will do it", batch_id, exc_info=True)
         return False

@@ -12,10 +12,10 @@ from django.core.files.uploadedfile import UploadedFile
 from backend.processors import registry
 from backend.processors.base import Processor
 
-from .intake import Upload, queue_for
+from .intake import Upload
 from .names import safe_filename
 from .pipeline import MAX_STEPS, clean_steps, presets
-from .sniffing import Refused, describe, sniff
+from .sniffing import Refused, describe, is_media, sniff
 
 MB = 1024 * 1024
 
@@ -35,7 +35,8 @@ class MultipleFileField(forms.FileField):
 
 
 def accepted_types(processor: type[Processor]) -> str:
-    names = ["images" if pattern == "image/*" else describe(pattern) for pattern in processor.accepts]
+    families = {"image/*": "images", "video/*": "videos", "audio/*": "audio files"}
+    names = [families.get(pattern) or describe(pattern) for pattern in processor.accepts]
     return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
 
 
@@ -115,13 +116,15 @@ class UploadForm(forms.Form):
         errors, uploads = [], []
         for file in files:
             name = safe_filename(file.name)
-            if file.size > settings.MAX_FILE_BYTES:
-                errors.append(f"“{name}” is {_mb(file.size)}; each file may be at most {_mb(settings.MAX_FILE_BYTES)}.")
-                continue
             try:
                 sniffed = sniff(file)
             except Refused as exc:
                 errors.append(f"“{name}” {exc}.")
+                continue
+            limit = settings.MAX_MEDIA_FILE_BYTES if is_media(sniffed.content_type) else settings.MAX_FILE_BYTES
+            if file.size > limit:
+                kind = "video or audio file" if is_media(sniffed.content_type) else "image"
+                errors.append(f"“{name}” is {_mb(file.size)}; each {kind} may be at most {_mb(limit)}.")
                 continue
             if processor is not None and not processor.accepts_type(sniffed.content_type):
                 errors.append(f"“{name}” is {describe(sniffed.content_type)}; "
@@ -161,7 +164,3 @@ class UploadForm(forms.Form):
             steps.append({"processor": name, "options": options.cleaned_data})
         self.steps = steps if len(steps) == len(chosen) else []
         return cleaned
-
-    @property
-    def queue(self) -> str:
-        return queue_for(self.steps)

@@ -26,19 +26,19 @@ class Upload:
     sniffed: Sniffed
 
 
-def queue_for(steps: list[dict]) -> str:
-    """Heavy work wins: a chain with any media step runs on the media queue."""
-    queues = [cls.queue for step in steps if (cls := registry.get(step["processor"])) is not None]
+def queue_for(steps: list[dict], content_type: str) -> str:
+    """Heavy work wins: a file any of whose steps is media work runs on the media queue."""
+    queues = [cls.queue_for(content_type) for step in steps if (cls := registry.get(step["processor"])) is not None]
     return "media" if "media" in queues else (queues[0] if queues else "images")
 
 
-def create_batch(steps: list[dict], uploads: list[Upload], queue: str) -> Batch:
+def create_batch(steps: list[dict], uploads: list[Upload]) -> Batch:
     """Store every original, then record the batch and its files in one transaction;
     the tasks are published only once that transaction has committed.
 
     On any failure nothing is kept: stored originals are deleted again.
     """
-    batch = Batch(id=uuid.uuid4(), queue=queue, file_count=len(uploads))
+    batch = Batch(id=uuid.uuid4(), file_count=len(uploads))
     rows, taken = [], set()
     try:
         batch.steps = _store_assets(batch, steps)
@@ -51,12 +51,14 @@ def create_batch(steps: list[dict], uploads: list[Upload], queue: str) -> Batch:
                 id=file_id, batch=batch, position=position, original_name=upload.name,
                 safe_name=unique_name(upload.name, taken), source_key=key,
                 content_type=upload.sniffed.content_type, size=size,
+                queue=queue_for(steps, upload.sniffed.content_type),
             ))
         batch.total_bytes = sum(row.size for row in rows)
+        batch.queue = "media" if any(row.queue == "media" for row in rows) else rows[0].queue
         with transaction.atomic():
             batch.save(force_insert=True)
             BatchFile.objects.bulk_create(rows)
-            transaction.on_commit(lambda: dispatch.enqueue_files([row.id for row in rows], queue))
+            transaction.on_commit(lambda: dispatch.enqueue_batch_files(rows))
     except Exception:
         _discard(batch)
         raise

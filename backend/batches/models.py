@@ -16,14 +16,16 @@ class Batch(models.Model):
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
+        CANCELLED = "cancelled", "Cancelled"
 
-    FINISHED = (Status.READY, Status.FAILED, Status.EXPIRED)
+    ACTIVE = (Status.PENDING, Status.PROCESSING)
+    FINISHED = (Status.READY, Status.FAILED, Status.EXPIRED, Status.CANCELLED)
 
     # uuid4: 122 random bits, so the waiting page's address cannot be guessed.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # The chain of processing steps: [{"processor": name, "options": {...}}, ...].
     steps = models.JSONField()
-    queue = models.CharField(max_length=40, default="images")
+    queue = models.CharField(max_length=40, default="images")  # the heaviest queue any of its files uses
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     file_count = models.PositiveIntegerField(default=0)
     done_count = models.PositiveIntegerField(default=0)
@@ -34,7 +36,8 @@ class Batch(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)  # every file done or failed
     ready_at = models.DateTimeField(null=True, blank=True)  # archive built
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    expired_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)  # its objects were deleted
+    cancelled_at = models.DateTimeField(null=True, blank=True)
     archive_key = models.CharField(max_length=300, blank=True)
     archive_name = models.CharField(max_length=200, blank=True)
     archive_size = models.PositiveBigIntegerField(default=0)
@@ -60,8 +63,8 @@ class Batch(models.Model):
         return self.done_count + self.failed_count
 
     def is_expired(self, now: datetime | None = None) -> bool:
-        """Expired by the clock, even when the sweeper has not come by yet."""
-        if self.status == self.Status.EXPIRED:
+        """Expired (or cancelled) by the clock, even when the sweeper has not come by yet."""
+        if self.status in {self.Status.EXPIRED, self.Status.CANCELLED}:
             return True
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
@@ -72,6 +75,7 @@ class BatchFile(models.Model):
         PROCESSING = "processing", "Processing"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     FINISHED = (Status.DONE, Status.FAILED)
 
@@ -82,6 +86,7 @@ class BatchFile(models.Model):
     safe_name = models.CharField(max_length=255)  # unique within the batch, used for results
     source_key = models.CharField(max_length=300)
     content_type = models.CharField(max_length=100)  # sniffed from the bytes, never trusted from the client
+    queue = models.CharField(max_length=40, default="images")  # Celery queue its task goes to
     size = models.PositiveBigIntegerField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0)

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from backend.processors import ProcessingError, Processor, registry
+from backend.processors import ProcessingError, Processor, Stopped, registry
 from backend.processors.base import Progress
 from backend.processors.imaging import ImageProcessor, run_image_chain
 
@@ -31,7 +31,7 @@ from .models import Batch, BatchFile
 from .names import safe_filename, unique_name
 
 log = logging.getLogger(__name__)
-PROGRESS_MIN_INTERVAL = 0.5  # seconds between progress writes
+PROGRESS_MIN_INTERVAL = 1.0  # seconds between progress writes, which also notice a cancelled batch
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def claim(file_id: str) -> Claim | None:
     taken = (
         BatchFile.objects.filter(pk=file_id)
         .filter(Q(status=BatchFile.Status.QUEUED) | Q(status=BatchFile.Status.PROCESSING, heartbeat_at__lt=stale))
-        .exclude(batch__status=Batch.Status.EXPIRED)
+        .exclude(batch__status__in=[Batch.Status.EXPIRED, Batch.Status.CANCELLED])
         .update(status=BatchFile.Status.PROCESSING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now,
                 progress=0.0, error="")
     )
@@ -98,13 +98,18 @@ def finish(current: Claim, *, results: list[dict] | None = None, error: str = ""
 
 
 class Heartbeat:
-    """Tells the sweeper the worker is alive while a long step runs, and records progress."""
+    """Tells the sweeper the worker is alive while a long step runs, and records progress.
+
+    Both notice when the claim no longer holds (the batch was cancelled, or the
+    file was given to another worker): progress() then raises Stopped.
+    """
 
     def __init__(self, current: Claim) -> None:
         self.current = current
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True)
         self._last_progress_write = 0.0
+        self.lost = False
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -117,7 +122,8 @@ class Heartbeat:
     def _beat(self) -> None:
         try:
             while not self._stop.wait(settings.HEARTBEAT_SECONDS):
-                self.current.rows().update(heartbeat_at=timezone.now())
+                if not self.current.rows().update(heartbeat_at=timezone.now()):
+                    self.lost = True
         except Exception:  # a missed beat only delays nothing; the sweeper judges staleness
             log.warning("heartbeat failed for file %s", self.current.file.pk, exc_info=True)
         finally:
@@ -125,10 +131,13 @@ class Heartbeat:
 
     def progress(self, fraction: float) -> None:
         now = time.monotonic()
-        if now - self._last_progress_write < PROGRESS_MIN_INTERVAL and fraction < 1:
+        if not self.lost and now - self._last_progress_write < PROGRESS_MIN_INTERVAL and fraction < 1:
             return
         self._last_progress_write = now
-        self.current.rows().update(progress=max(0.0, min(1.0, fraction)), heartbeat_at=timezone.now())
+        if self.lost or not self.current.rows().update(progress=max(0.0, min(1.0, fraction)),
+                                                       heartbeat_at=timezone.now()):
+            self.lost = True
+            raise Stopped(f"file {self.current.file.pk} is no longer this worker's to process")
 
 
 def _chains(steps: list[dict]) -> list[list[tuple[Processor, dict]]]:
@@ -211,6 +220,10 @@ def process_file(file_id: str) -> None:
             raise
         try:
             outputs = run_steps(file.batch.steps, source, workdir, heartbeat.progress)
+            heartbeat.progress(1.0)  # raises Stopped if the batch was cancelled meanwhile: nothing to upload
+        except Stopped:
+            log.info("file %s stopped: its batch was cancelled or another worker holds it", file.pk)
+            return
         except storage.StorageUnavailable:  # an asset (e.g. a logo) could not be fetched
             release(current)
             raise
@@ -233,7 +246,12 @@ def process_file(file_id: str) -> None:
         except storage.StorageUnavailable:
             release(current)
             raise
-    finish(current, results=results)
+    if not finish(current, results=results):
+        # Cancelled or taken over while uploading: these results belong to no one.
+        try:
+            storage.delete_keys([result["key"] for result in results])
+        except storage.StorageUnavailable:
+            log.warning("could not delete the orphaned results of file %s; expiry will", file.pk)
 
 
 def _upload_results(file: BatchFile, outputs: list[Path]) -> list[dict]:

@@ -18,6 +18,17 @@ EXTENSIONS = {
     "image/gif": ".gif",
     "image/tiff": ".tiff",
     "image/bmp": ".bmp",
+    "video/mp4": ".mp4",
+    "video/quicktime": ".mov",
+    "video/webm": ".webm",
+    "video/x-matroska": ".mkv",
+    "video/x-msvideo": ".avi",
+    "audio/mp4": ".m4a",
+    "audio/wav": ".wav",
+    "audio/flac": ".flac",
+    "audio/ogg": ".ogg",
+    "audio/mpeg": ".mp3",
+    "audio/aac": ".aac",
 }
 TYPE_NAMES = {
     "image/jpeg": "JPEG",
@@ -26,7 +37,20 @@ TYPE_NAMES = {
     "image/gif": "GIF",
     "image/tiff": "TIFF",
     "image/bmp": "BMP",
+    "video/mp4": "MP4 video",
+    "video/quicktime": "QuickTime video",
+    "video/webm": "WebM video",
+    "video/x-matroska": "Matroska video",
+    "video/x-msvideo": "AVI video",
+    "audio/mp4": "M4A audio",
+    "audio/wav": "WAV audio",
+    "audio/flac": "FLAC audio",
+    "audio/ogg": "Ogg audio",
+    "audio/mpeg": "MP3 audio",
+    "audio/aac": "AAC audio",
 }
+# QuickTime files without an ftyp box start with one of these.
+QUICKTIME_BOXES = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 UNKNOWN = "application/octet-stream"
 
 
@@ -55,7 +79,10 @@ def sniff(fileobj: IO[bytes]) -> Sniffed:
     except Image.DecompressionBombError:
         raise Refused(_too_many_pixels()) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
-        return Sniffed(UNKNOWN)
+        fileobj.seek(0)
+        head = fileobj.read(64)
+        fileobj.seek(0)
+        return Sniffed(media_type(head))
     finally:
         fileobj.seek(0)
     if width * height > settings.MAX_IMAGE_PIXELS:
@@ -65,10 +92,44 @@ def sniff(fileobj: IO[bytes]) -> Sniffed:
     return Sniffed(mime, width, height)
 
 
+def media_type(head: bytes) -> str:
+    """The container a video or audio file declares in its first bytes, or UNKNOWN.
+
+    Only a first filter: the worker's ffprobe, restricted to the same containers,
+    has the last word. Text formats (playlists, concat lists) never match.
+    """
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand == b"qt  ":
+            return "video/quicktime"
+        return "audio/mp4" if brand in {b"M4A ", b"M4B "} else "video/mp4"
+    if head[4:8] in QUICKTIME_BOXES:
+        return "video/quicktime"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video/webm" if b"webm" in head else "video/x-matroska"
+    if head.startswith(b"RIFF") and head[8:12] in {b"AVI ", b"WAVE"}:
+        return "video/x-msvideo" if head[8:12] == b"AVI " else "audio/wav"
+    if head.startswith(b"fLaC"):
+        return "audio/flac"
+    if head.startswith(b"OggS"):
+        return "audio/ogg"
+    if head.startswith(b"ID3"):
+        return "audio/mpeg"
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
+        return "audio/aac"  # ADTS frame header
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "audio/mpeg"  # MPEG audio frame header
+    return UNKNOWN
+
+
+def is_media(content_type: str) -> bool:
+    return content_type.startswith(("video/", "audio/"))
+
+
 def _too_many_pixels(width: int = 0, height: int = 0) -> str:
     size = f" ({width}×{height})" if width else ""
     return f"is too large{size}: at most {settings.MAX_IMAGE_PIXELS / 1e6:g} megapixels are accepted"
 
 
 def describe(content_type: str) -> str:
-    return TYPE_NAMES.get(content_type, "not an image or file type this service can read")
+    return TYPE_NAMES.get(content_type, "not an image, video or audio file this service can read")

@@ -17,6 +17,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def effective_status(batch: Batch, now: datetime) -> str:
+    if batch.status == Batch.Status.CANCELLED:
+        return batch.status
     return Batch.Status.EXPIRED if batch.is_expired(now) else batch.status
 
 
@@ -50,11 +52,13 @@ def batch_status(batch: Batch, now: datetime | None = None) -> dict:
         "created_at": _iso(batch.created_at),
         "started_at": _iso(batch.started_at),
         "ready_at": _iso(batch.ready_at),
-        "expires_at": _iso(batch.expires_at) if status != Batch.Status.EXPIRED or batch.expires_at else None,
+        "expires_at": _iso(batch.expires_at) if status != Batch.Status.CANCELLED else None,
         "now": now.isoformat(),
         "archive_name": batch.archive_name if downloadable else None,
         "archive_size": batch.archive_size if downloadable else None,
         "download_url": reverse("batches:download", args=[batch.id]) if downloadable else None,
+        "cancel_url": reverse("batches:cancel", args=[batch.id]) if status in Batch.ACTIVE else None,
+        "cancelled_at": _iso(batch.cancelled_at),
         "files": [
             {
                 "id": str(f.id),

@@ -124,6 +124,18 @@ def delete_prefix(prefix: str) -> None:
         raise _translate(exc, prefix) from exc
 
 
+def delete_keys(keys: list[str]) -> None:
+    """Delete the given objects; missing ones are not an error."""
+    storage = default_storage()
+    for key in keys:
+        try:
+            storage.delete(key)
+        except FileNotFoundError:
+            continue
+        except _ERRORS as exc:
+            raise _translate(exc, key) from exc
+
+
 @functools.lru_cache(maxsize=4)
 def _presigning_client(endpoint_url: str | None, access_key: str, secret_key: str, region: str):  # noqa: ANN202
     # Signing happens offline; a separate client lets links carry the public host.

@@ -42,16 +42,29 @@ def sweep(now: datetime | None = None) -> SweepReport:
 
 
 def expire_due_batches(now: datetime, report: SweepReport) -> None:
-    """Delete every object of each batch past its deadline, then mark it expired."""
-    due = Batch.objects.filter(expires_at__lte=now).exclude(status=Batch.Status.EXPIRED)
-    for batch in due:
+    """Delete every object of each batch past its deadline (or cancelled), then mark it so."""
+    for batch in Batch.objects.filter(expires_at__lte=now, expired_at__isnull=True):
         try:
-            storage.delete_prefix(batch.prefix)
+            purge(batch, now)
         except storage.StorageUnavailable:
             log.warning("could not delete %s yet; next sweep tries again", batch.prefix, exc_info=True)
             continue
-        Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.EXPIRED, expired_at=now, archive_key="")
         report.expired.append(str(batch.pk))
+
+
+def purge(batch: Batch, now: datetime) -> None:
+    """Delete every object of the batch; a cancelled batch stays "cancelled", any other becomes "expired"."""
+    storage.delete_prefix(batch.prefix)
+    Batch.objects.filter(pk=batch.pk).exclude(status=Batch.Status.CANCELLED).update(status=Batch.Status.EXPIRED)
+    Batch.objects.filter(pk=batch.pk).update(expired_at=now, archive_key="")
+
+
+def purge_now(batch_id: str) -> None:
+    """Purge one batch whose deadline has passed (a cancelled one, right after cancelling)."""
+    now = timezone.now()
+    batch = Batch.objects.filter(pk=batch_id, expires_at__lte=now).first()
+    if batch is not None:
+        purge(batch, now)
 
 
 def recover_stale_files(now: datetime, report: SweepReport) -> None:
@@ -67,7 +80,7 @@ def recover_stale_files(now: datetime, report: SweepReport) -> None:
                 report.given_up.append(str(file.pk))
             continue
         if current.rows().update(status=BatchFile.Status.QUEUED, queued_at=now):
-            dispatch.enqueue_files([file.pk], file.batch.queue)
+            dispatch.enqueue_files([file.pk], file.queue)
             report.requeued.append(str(file.pk))
 
 
@@ -75,14 +88,14 @@ def republish_waiting_files(now: datetime, report: SweepReport) -> None:
     """Queued files nobody started for a long time: their message was probably lost (broker restart)."""
     cutoff = now - timedelta(seconds=settings.REQUEUE_AFTER_SECONDS)
     waiting = BatchFile.objects.filter(status=BatchFile.Status.QUEUED, queued_at__lt=cutoff).exclude(
-        batch__status=Batch.Status.EXPIRED
+        batch__status__in=[Batch.Status.EXPIRED, Batch.Status.CANCELLED]
     ).select_related("batch")
     for file in waiting:
         # A duplicate message is harmless: only one claim can succeed.
         if BatchFile.objects.filter(pk=file.pk, status=BatchFile.Status.QUEUED, queued_at=file.queued_at).update(
             queued_at=now
         ):
-            dispatch.enqueue_files([file.pk], file.batch.queue)
+            dispatch.enqueue_files([file.pk], file.queue)
             report.requeued.append(str(file.pk))
 
 

@@ -46,6 +46,14 @@ def build_archive(self, batch_id: str) -> None:  # noqa: ANN001
         raise self.retry(exc=exc, countdown=backoff(min(self.request.retries, 6))) from exc
 
 
+@shared_task(name="batches.purge", bind=True, max_retries=5)
+def purge(self, batch_id: str) -> None:  # noqa: ANN001
+    try:
+        sweeper.purge_now(batch_id)
+    except StorageUnavailable as exc:
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+
+
 @shared_task(name="batches.sweep", ignore_result=True)
 def sweep() -> None:
     sweeper.sweep()

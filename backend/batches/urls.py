@@ -8,4 +8,5 @@ urlpatterns = [
     path("b/<uuid:batch_id>/", views.batch_page, name="batch"),
     path("b/<uuid:batch_id>/status.json", views.batch_status_json, name="status"),
     path("b/<uuid:batch_id>/download", views.download, name="download"),
+    path("b/<uuid:batch_id>/cancel", views.cancel, name="cancel"),
 ]

@@ -9,9 +9,10 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousOperation, TooManyFilesSent
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import storage
+from .cancel import cancel_batch
 from .forms import UploadForm
 from .intake import create_batch
 from .models import Batch
@@ -28,7 +29,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     status = 400
     if form.is_valid():
         try:
-            batch = create_batch(form.steps, form.uploads, form.queue)
+            batch = create_batch(form.steps, form.uploads)
         except storage.StorageUnavailable:
             log.exception("storage unavailable while accepting an upload")
             form.add_error(None, "File storage cannot be reached right now, so nothing was kept. "
@@ -40,6 +41,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 
 def _expired(request: HttpRequest, batch: Batch) -> HttpResponse:
+    """410 Gone: the page says whether the batch expired or was cancelled."""
     return render(request, "batches/expired.html", {"batch": batch}, status=410)
 
 
@@ -78,6 +80,13 @@ def download(request: HttpRequest, batch_id: UUID) -> HttpResponse:
     except storage.MissingObject:
         return _expired(request, batch)
     return FileResponse(handle, as_attachment=True, filename=batch.archive_name, content_type="application/zip")
+
+
+@require_POST
+def cancel(request: HttpRequest, batch_id: UUID) -> HttpResponse:
+    batch = get_object_or_404(Batch, pk=batch_id)
+    cancel_batch(batch.pk)  # a batch that already ended is left as it is; the page shows which
+    return redirect("batches:batch", batch_id=batch.pk)
 
 
 # Error pages: plain words, never a stack trace.

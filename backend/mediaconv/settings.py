@@ -148,8 +148,9 @@ STORAGES = {
 
 # Limits. The form and the API refuse anything beyond them before storing a byte.
 MAX_FILES_PER_BATCH = env_int("MAX_FILES_PER_BATCH", 100)
-MAX_FILE_BYTES = env_int("MAX_FILE_BYTES", 50 * 1024 * 1024)
-MAX_BATCH_BYTES = env_int("MAX_BATCH_BYTES", 500 * 1024 * 1024)
+MAX_FILE_BYTES = env_int("MAX_FILE_BYTES", 50 * 1024 * 1024)  # one image
+MAX_MEDIA_FILE_BYTES = env_int("MAX_MEDIA_FILE_BYTES", 1024 * 1024 * 1024)  # one video or audio file
+MAX_BATCH_BYTES = env_int("MAX_BATCH_BYTES", 2 * 1024 * 1024 * 1024)
 # Pillow refuses images above this many pixels (decompression bombs); set explicitly.
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 100_000_000)
 # Django counts files itself and answers 400 past its own limit; keep it above ours
@@ -211,8 +212,19 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # the sweeper usually notices much sooner through the heartbeat.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT", 7200)}
 
+# Video and audio (ffmpeg). Each file gets MEDIA_TIME_LIMIT_BASE + FACTOR × its duration seconds.
+MEDIA_MAX_DURATION_SECONDS = env_int("MEDIA_MAX_DURATION_SECONDS", 2 * 3600)
+MEDIA_MAX_SIDE = env_int("MEDIA_MAX_SIDE", 7680)
+MEDIA_MAX_OUTPUT_BYTES = env_int("MEDIA_MAX_OUTPUT_BYTES", 4 * 1024 * 1024 * 1024)
+MEDIA_PROBE_TIMEOUT = env_int("MEDIA_PROBE_TIMEOUT", 15)
+MEDIA_TIME_LIMIT_BASE = env_int("MEDIA_TIME_LIMIT_BASE", 60)
+MEDIA_TIME_LIMIT_FACTOR = env_int("MEDIA_TIME_LIMIT_FACTOR", 6)
+
 IMAGE_SOFT_TIME_LIMIT = env_int("IMAGE_SOFT_TIME_LIMIT", 120)
-MEDIA_SOFT_TIME_LIMIT = env_int("MEDIA_SOFT_TIME_LIMIT", 3600)
+# Celery's limit is only the backstop behind the per-file limit above.
+MEDIA_SOFT_TIME_LIMIT = env_int(
+    "MEDIA_SOFT_TIME_LIMIT", MEDIA_TIME_LIMIT_BASE + MEDIA_TIME_LIMIT_FACTOR * MEDIA_MAX_DURATION_SECONDS + 600
+)
 QUEUE_TIME_LIMITS = {  # queue: (soft, hard) seconds
     "images": (IMAGE_SOFT_TIME_LIMIT, IMAGE_SOFT_TIME_LIMIT + 30),
     "media": (MEDIA_SOFT_TIME_LIMIT, MEDIA_SOFT_TIME_LIMIT + 60),

@@ -7,6 +7,8 @@ from django.conf import settings
 BUILTIN_MODULES = (
     "backend.processors.watermark",
     "backend.processors.transform",
+    "backend.processors.media",
+    "backend.processors.auto",
 )
 
 

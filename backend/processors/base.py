@@ -23,6 +23,10 @@ class ProcessingError(Exception):
     """A file cannot be processed; the message is shown to the person as is."""
 
 
+class Stopped(Exception):
+    """Raised by `progress` when the file's work is no longer wanted (batch cancelled); stop at once."""
+
+
 class NoOptions(forms.Form):
     """Options form for processors that take none."""
 
@@ -46,13 +50,19 @@ class Processor(abc.ABC):
         """Process `source`, write results into `target_dir`, return their paths.
 
         Raise ProcessingError with a message a person can read when the file
-        cannot be processed. Call `progress` with a fraction from 0 to 1.
+        cannot be processed. Call `progress` with a fraction from 0 to 1; it raises
+        Stopped when the batch was cancelled, which must not be caught.
         """
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """Why this processor cannot run on this installation, or None when it can."""
         return None
+
+    @classmethod
+    def queue_for(cls, content_type: str) -> str:
+        """The queue a file of this type goes to (a processor handling both images and video may split)."""
+        return cls.queue
 
     @classmethod
     def accepts_type(cls, content_type: str) -> bool:

@@ -5,7 +5,7 @@
   const root = document.getElementById("batch");
   if (!root) return;
   const url = root.dataset.statusUrl;
-  const ended = new Set(["ready", "failed", "expired"]);
+  const ended = new Set(["ready", "failed", "expired", "cancelled"]);
   let delay = 1000;
   let last = "";
 
@@ -41,6 +41,8 @@
     }
     document.getElementById("failed-all").hidden = state.status !== "failed";
     document.getElementById("expired").hidden = state.status !== "expired";
+    document.getElementById("cancelled").hidden = state.status !== "cancelled";
+    document.getElementById("cancel-form").hidden = !state.cancel_url;
     root.dataset.status = state.status;
   }
 
@@ -59,5 +61,9 @@
       })
       .catch(() => { delay = Math.min(delay * 2, 15000); setTimeout(poll, delay); });
   }
+  const cancelForm = document.getElementById("cancel-form");
+  cancelForm.addEventListener("submit", (event) => {
+    if (!window.confirm("Cancel this batch? Work stops and every file of it is deleted.")) event.preventDefault();
+  });
   if (!ended.has(root.dataset.status) || root.dataset.status === "ready") poll();
 })();

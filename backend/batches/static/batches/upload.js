@@ -7,6 +7,8 @@
   const list = document.getElementById("file-list");
   const maxFiles = Number(form.dataset.maxFiles);
   const maxFileBytes = Number(form.dataset.maxFileBytes);
+  const maxMediaFileBytes = Number(form.dataset.maxMediaFileBytes);
+  const limitFor = (file) => (/^(video|audio)\//.test(file.type) ? maxMediaFileBytes : maxFileBytes);
   const maxBatchBytes = Number(form.dataset.maxBatchBytes);
   let chosen = [];
 
@@ -24,7 +26,7 @@
     const total = chosen.reduce((sum, file) => sum + file.size, 0);
     chosen.forEach((file, index) => {
       const item = document.createElement("li");
-      const problem = file.size > maxFileBytes ? "larger than " + megabytes(maxFileBytes) : "";
+      const problem = file.size > limitFor(file) ? "larger than " + megabytes(limitFor(file)) : "";
       if (problem) item.className = "refused";
       item.append(file.name + " · " + megabytes(file.size) + (problem ? " — " + problem : ""));
       const remove = document.createElement("button");

@@ -1,0 +1,63 @@
+"""One choice for a mixed upload: every file made ready for the web by its kind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django import forms
+from PIL import Image, UnidentifiedImageError
+
+from . import ffmpeg
+from .base import ProcessingError, Processor, Progress
+from .imaging import DECODE_ERRORS, IMAGE_TYPES, run_image_chain
+from .media import HEIGHTS, AudioToMp3, VideoToMp4
+from .transform import ConvertFormat, Resize
+
+PILLOW_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
+
+
+class WebReadyOptions(forms.Form):
+    image_size = forms.IntegerField(label="Images: longest side (pixels)", min_value=64, max_value=8192,
+                                    initial=2048, help_text="Smaller images are not enlarged.")
+    image_quality = forms.IntegerField(label="Images: WebP quality", min_value=1, max_value=100, initial=82)
+    video_height = forms.TypedChoiceField(label="Videos: maximum resolution", choices=HEIGHTS, required=False,
+                                          coerce=int, empty_value=None, initial="720")
+    audio_bitrate = forms.TypedChoiceField(label="Audio: MP3 bitrate", coerce=int, initial=192,
+                                           choices=[(rate, f"{rate} kbit/s") for rate in (128, 192, 256, 320)])
+
+
+class WebReady(Processor):
+    name = "web_ready"
+    label = "Make web-ready (images, video and audio)"
+    description = (
+        "Each file by its kind: images resized and saved as WebP (animations stay animated), videos as web MP4 "
+        "(H.264 and AAC), audio as MP3. Images run on the image workers, video and audio on the media workers."
+    )
+    accepts = (*IMAGE_TYPES, "video/*", "audio/*")
+    Options = WebReadyOptions
+    order = 5
+
+    @classmethod
+    def queue_for(cls, content_type: str) -> str:
+        return "media" if content_type.startswith(("video/", "audio/")) else "images"
+
+    def edit(self, source: Path, target_dir: Path, options: dict, progress: Progress) -> list[Path]:
+        if _is_image(source):
+            resize = {"mode": "fit", "width": options["image_size"], "height": options["image_size"]}
+            convert = {"format": "WEBP", "quality": options["image_quality"], "lossless": False}
+            return run_image_chain([(Resize(), resize), (ConvertFormat(), convert)], source, target_dir, progress)
+        if ffmpeg.unavailable():
+            raise ProcessingError("is a video or audio file, which this server cannot convert right now")
+        info = ffmpeg.probe(source)
+        if info.video is not None:
+            video = {**VideoToMp4.default_options(), "max_height": options.get("video_height")}
+            return VideoToMp4().edit(source, target_dir, video, progress)
+        return AudioToMp3().edit(source, target_dir, {"bitrate": options["audio_bitrate"]}, progress)
+
+
+def _is_image(path: Path) -> bool:
+    try:
+        with Image.open(path, formats=PILLOW_FORMATS):
+            return True
+    except (UnidentifiedImageError, *DECODE_ERRORS):
+        return False

@@ -1,0 +1,224 @@
+"""Running ffprobe and ffmpeg on untrusted media, safely.
+
+Crafted media are a known way into ffmpeg: a "video" that is really an HLS
+playlist or concat list makes ffmpeg open other files (or URLs) and copy them
+into the output. Every run here therefore
+- allows only the demuxers of an allow-list (`-format_whitelist`), so playlist
+  and concat demuxers never run, whatever the file is named;
+- allows only local file and pipe I/O (`-protocol_whitelist file,pipe`), never
+  the network;
+- reads no terminal input (`-nostdin`), works in a directory of its own, and
+  is bounded in time, duration, resolution and output size.
+The probe result is then checked against allow-lists of codecs before any
+decoding run starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from .base import ProcessingError, Progress
+
+# Demuxers that may open an input. No hls, concat, image2 (patterns), tty, lavfi, etc.
+DEMUXERS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi", "wav", "flac", "ogg", "mp3",
+            "aac")
+VIDEO_CODECS = {"h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg2video", "mpeg1video", "mjpeg", "prores",
+                "theora", "h263", "msmpeg4v3", "dnxhd"}
+AUDIO_CODECS = {"aac", "mp3", "mp2", "opus", "vorbis", "flac", "alac", "ac3", "eac3", "amr_nb", "amr_wb",
+                "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_s32le", "pcm_f32le", "pcm_f64le",
+                "pcm_u8", "pcm_alaw", "pcm_mulaw"}
+INPUT_GUARDS = ("-protocol_whitelist", "file,pipe", "-format_whitelist", ",".join(DEMUXERS))
+
+
+def unavailable() -> str | None:
+    """Why ffmpeg-based processors cannot run here, or None."""
+    missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
+    if missing:
+        return f"needs {' and '.join(missing)} (Debian: apt-get install ffmpeg), which this machine lacks"
+    return None
+
+
+@dataclass(frozen=True)
+class VideoStream:
+    codec: str
+    width: int  # as displayed, after the rotation metadata is applied
+    height: int
+    fps: float | None
+
+
+@dataclass(frozen=True)
+class AudioStream:
+    codec: str
+    channels: int
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    container: str
+    duration: float | None
+    video: VideoStream | None
+    audio: AudioStream | None
+
+
+def _minimal_env() -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
+
+
+def probe(source: Path) -> MediaInfo:
+    """Identify a media file, refusing anything outside the allow-lists or the limits."""
+    command = ["ffprobe", "-hide_banner", "-v", "error", *INPUT_GUARDS, "-print_format", "json",
+               "-show_format", "-show_streams", "-i", source.name]
+    try:
+        completed = subprocess.run(command, cwd=source.parent, capture_output=True, env=_minimal_env(),
+                                   timeout=settings.MEDIA_PROBE_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+    except subprocess.TimeoutExpired:
+        raise ProcessingError("could not be read in time: it is damaged or not a normal media file") from None
+    if completed.returncode != 0:
+        raise ProcessingError("is not a video or audio file this converter accepts, or it is damaged")
+    try:
+        report = json.loads(completed.stdout)
+    except ValueError:
+        raise ProcessingError("is not a video or audio file this converter accepts") from None
+    return check(report)
+
+
+def check(report: dict) -> MediaInfo:
+    """Turn ffprobe's JSON into MediaInfo, enforcing the allow-lists and limits."""
+    fmt = report.get("format") or {}
+    container = str(fmt.get("format_name", ""))
+    if not set(container.split(",")) & set(DEMUXERS):
+        raise ProcessingError("is not a video or audio container this converter accepts")
+    video = audio = None
+    for stream in report.get("streams") or []:
+        kind, codec = stream.get("codec_type"), stream.get("codec_name", "")
+        if kind == "video" and not (stream.get("disposition") or {}).get("attached_pic") and video is None:
+            if codec not in VIDEO_CODECS:
+                raise ProcessingError(f"uses the video codec “{codec}”, which this converter does not accept")
+            video = _video(stream)
+        elif kind == "audio" and audio is None:
+            if codec not in AUDIO_CODECS:
+                raise ProcessingError(f"uses the audio codec “{codec}”, which this converter does not accept")
+            audio = AudioStream(codec, int(stream.get("channels") or 0), int(stream.get("sample_rate") or 0))
+    if video is None and audio is None:
+        raise ProcessingError("has neither a video nor an audio track")
+    duration = _float(fmt.get("duration"))
+    if duration is not None and duration > settings.MEDIA_MAX_DURATION_SECONDS:
+        raise ProcessingError(f"is {duration / 60:.0f} minutes long; at most "
+                              f"{settings.MEDIA_MAX_DURATION_SECONDS / 60:.0f} minutes are accepted")
+    return MediaInfo(container, duration, video, audio)
+
+
+def _float(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _video(stream: dict) -> VideoStream:
+    width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
+    if width < 2 or height < 2:
+        raise ProcessingError("has a video track without a picture size")
+    if max(width, height) > settings.MEDIA_MAX_SIDE:
+        raise ProcessingError(f"is {width}×{height}; videos up to {settings.MEDIA_MAX_SIDE} pixels wide are accepted")
+    rotation = 0.0
+    for side_data in stream.get("side_data_list") or []:
+        if "rotation" in side_data:
+            rotation = float(side_data["rotation"])
+    rotation = rotation or float((stream.get("tags") or {}).get("rotate", 0) or 0)
+    if round(abs(rotation)) % 180 == 90:
+        width, height = height, width
+    fps = None
+    numerator, _, denominator = str(stream.get("avg_frame_rate", "0/0")).partition("/")
+    if numerator.isdigit() and denominator.isdigit() and int(denominator):
+        fps = int(numerator) / int(denominator) or None
+    return VideoStream(stream.get("codec_name", ""), width, height, fps)
+
+
+def time_limit(info: MediaInfo) -> float:
+    """Seconds an ffmpeg run may take for this input: a base plus a multiple of its duration."""
+    duration = info.duration or settings.MEDIA_MAX_DURATION_SECONDS / 4
+    return settings.MEDIA_TIME_LIMIT_BASE + settings.MEDIA_TIME_LIMIT_FACTOR * duration
+
+
+def run(arguments: list[str], *, cwd: Path, duration: float | None, progress: Progress, limit: float) -> None:
+    """Run ffmpeg, reporting progress from its `-progress` output against `duration`.
+
+    `progress` is called at least twice a second; if it raises (the batch was
+    cancelled), ffmpeg is killed at once and the exception propagates.
+    """
+    command = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-progress", "pipe:1",
+               "-nostats", "-stats_period", "0.5", *arguments]
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, env=_minimal_env(), start_new_session=True)
+    state = {"seconds": 0.0}
+    errors: deque[str] = deque(maxlen=5)
+    readers = [
+        threading.Thread(target=_read_progress, args=(process.stdout, state), daemon=True),
+        threading.Thread(target=_read_errors, args=(process.stderr, errors), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + limit
+    try:
+        while process.poll() is None:
+            if time.monotonic() > deadline:
+                raise ProcessingError(
+                    f"took longer than {limit / 60:.0f} minutes, the time limit for a file of this length, "
+                    "so it was stopped"
+                )
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.4)
+            if duration:
+                progress(min(0.99, state["seconds"] / duration))
+            else:
+                progress(0.0)
+    finally:
+        if process.poll() is None:
+            _kill(process)
+        for reader in readers:
+            reader.join(timeout=2)
+    if process.returncode != 0:
+        detail = _clean(errors[-1]) if errors else f"exit status {process.returncode}"
+        raise ProcessingError(f"could not be converted ({detail})")
+    progress(1.0)
+
+
+def _read_progress(stream, state: dict) -> None:  # noqa: ANN001 - a pipe
+    for raw in stream:
+        key, _, value = raw.decode(errors="replace").strip().partition("=")
+        if key == "out_time_us" and value.lstrip("-").isdigit():
+            state["seconds"] = max(0, int(value)) / 1_000_000
+
+
+def _read_errors(stream, errors: deque[str]) -> None:  # noqa: ANN001 - a pipe
+    for raw in stream:
+        line = raw.decode(errors="replace").strip()
+        if line:
+            errors.append(line)
+
+
+def _clean(message: str) -> str:
+    """A short, path-free version of an ffmpeg error line for people to read."""
+    message = message.split(": ", 1)[-1] if message.startswith(("[", "/")) else message
+    return message[:160]
+
+
+def _kill(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
