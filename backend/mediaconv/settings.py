@@ -20,7 +20,9 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 def env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+    """An integer setting; unset or empty (as in .env.example) means the default."""
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
 
 
 def env_list(name: str, default: str = "") -> list[str]:
