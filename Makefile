@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint worker beat web migrate clean
+.PHONY: run test lint worker beat web flower migrate clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ worker: $(VENV)/.runtime
 	$(PY) -m workers worker
 beat: $(VENV)/.runtime
 	$(PY) -m workers beat
+## Celery's monitoring UI at http://127.0.0.1:5555 (needs a Redis broker: CELERY_BROKER_URL).
+flower: $(VENV)/.runtime
+	$(VENV)/bin/celery -A backend.mediaconv flower --address=127.0.0.1 --port=5555
 migrate: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
 

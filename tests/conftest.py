@@ -196,11 +196,19 @@ class Processes:
         return env
 
     def start(self, role: str = "worker", *extra: str, **env: object) -> subprocess.Popen:
+        return self.start_with([], role, *extra, **env)
+
+    def start_with(self, prefix: list[str], role: str, *extra: str, **env: object) -> subprocess.Popen:
+        """Start a process under a command prefix (e.g. `ip netns exec <name>` for another "host")."""
         log = open(self.logdir / f"{role}-{len(self.running)}.log", "wb")  # noqa: SIM115
-        process = subprocess.Popen([sys.executable, "-m", "workers", role, *extra], cwd=ROOT, env=self.env(**env),
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen([*prefix, sys.executable, "-m", "workers", role, *extra], cwd=ROOT,
+                                   env=self.env(**env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.running.append(process)
         return process
+
+    def log_of(self, process: subprocess.Popen) -> str:
+        index = self.running.index(process)
+        return next(self.logdir.glob(f"*-{index}.log")).read_text(errors="replace")
 
     def stop(self, process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
         if process.poll() is None:
@@ -294,7 +302,7 @@ def published(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
 
     sent: dict[str, list] = {"files": [], "archives": [], "queues": []}
 
-    def enqueue_files(ids, queue):
+    def enqueue_files(ids, queue, countdown=None):
         ids = [str(i) for i in ids]
         sent["files"].extend(ids)
         sent["queues"].extend((i, queue) for i in ids)

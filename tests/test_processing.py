@@ -199,3 +199,16 @@ def test_embedded_mode_streams_the_archive_from_local_storage(published, tmp_pat
     assert_watermarked(photo, zipped.read("p.png"))
     sweeper.sweep(now=batch.expires_at + timedelta(seconds=1))
     assert not (tmp_path / "media" / "batches" / str(batch.pk)).exists()
+
+
+def test_a_file_held_by_another_claim_is_busy_not_dropped(published):
+    batch = make_batch({"a.jpg": encode(noisy_image((64, 64)), "JPEG")})
+    (file_id,) = file_ids(batch)
+    processing.claim(file_id)  # another worker holds it (perhaps a dead one whose heartbeat is not stale yet)
+    with pytest.raises(processing.Busy) as busy:
+        processing.process_file(file_id)
+    assert busy.value.queue == "images"
+    BatchFile.objects.filter(pk=file_id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    processing.process_file(file_id)  # the retry, once the silent claim is stale, takes the file over
+    file = BatchFile.objects.get(pk=file_id)
+    assert (file.status, file.attempts) == (BatchFile.Status.DONE, 2)

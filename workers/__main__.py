@@ -1,5 +1,9 @@
 """Entry point of a worker host: `python -m workers` runs a Celery worker,
-`python -m workers beat` the scheduler (one per site).
+`python -m workers beat` the scheduler (one per site), and
+`python -m workers health [beat]` is the container health check.
+
+SIGTERM makes the worker finish its running tasks and exit (Celery's warm
+shutdown); a task cut off by a later SIGKILL is redelivered (acks_late).
 
 Everything comes from the environment (the same .env on every host): the
 broker, database and S3 addresses, plus
@@ -11,7 +15,10 @@ broker, database and S3 addresses, plus
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import time
+from pathlib import Path
 
 
 def celery_argv(role: str, extra: list[str]) -> list[str]:
@@ -22,8 +29,7 @@ def celery_argv(role: str, extra: list[str]) -> list[str]:
         os.makedirs(data_dir, exist_ok=True)
         return [*base, "beat", "--loglevel", level, "--schedule", os.path.join(data_dir, "celerybeat-schedule"), *extra]
     queues = os.environ.get("WORKER_QUEUES", "images,media,default")
-    hostname = os.environ.get("WORKER_HOSTNAME") or f"worker-{queues.replace(',', '-')}@%h"
-    argv = [*base, "worker", "--queues", queues, "--hostname", hostname, "--loglevel", level]
+    argv = [*base, "worker", "--queues", queues, "--hostname", node_name(), "--loglevel", level]
     if os.environ.get("WORKER_CONCURRENCY"):
         argv += ["--concurrency", os.environ["WORKER_CONCURRENCY"]]
     if os.environ.get("CELERY_BROKER_URL", "filesystem://").startswith("filesystem://"):
@@ -31,8 +37,28 @@ def celery_argv(role: str, extra: list[str]) -> list[str]:
     return [*argv, *extra]
 
 
+def node_name() -> str:
+    queues = os.environ.get("WORKER_QUEUES", "images,media,default")
+    return os.environ.get("WORKER_HOSTNAME") or f"worker-{queues.replace(',', '-')}@{socket.gethostname()}"
+
+
+def health(role: str) -> int:
+    """0 when this host's worker answers a ping (or beat wrote its schedule recently), else 1."""
+    if role == "beat":
+        schedule = Path(os.environ.get("DATA_DIR", "var")) / "celerybeat-schedule"
+        candidates = [p for p in schedule.parent.glob(schedule.name + "*") if p.is_file()]
+        return 0 if candidates and max(time.time() - p.stat().st_mtime for p in candidates) < 600 else 1
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.mediaconv.settings")
+    from backend.mediaconv.celery import app
+
+    replies = app.control.ping(destination=[node_name()], timeout=5)
+    return 0 if replies else 1
+
+
 def main() -> None:
     args = sys.argv[1:]
+    if args and args[0] == "health":
+        sys.exit(health(args[1] if len(args) > 1 else "worker"))
     role = args.pop(0) if args and args[0] in {"worker", "beat"} else "worker"
     argv = celery_argv(role, args)
     os.execv(argv[0], argv)  # noqa: S606 - replace this process with Celery

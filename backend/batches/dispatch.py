@@ -17,13 +17,14 @@ BUILD_ARCHIVE = "batches.build_archive"
 PURGE = "batches.purge"
 
 
-def enqueue_files(file_ids: Iterable[UUID | str], queue: str) -> int:
-    """Publish one task per file on the batch's queue; returns how many went out."""
+def enqueue_files(file_ids: Iterable[UUID | str], queue: str, countdown: float | None = None) -> int:
+    """Publish one task per file on `queue` (after `countdown` seconds); returns how many went out."""
     soft, hard = settings.QUEUE_TIME_LIMITS.get(queue, settings.QUEUE_TIME_LIMITS["images"])
     sent = 0
     for file_id in file_ids:
         try:
-            app.send_task(PROCESS_FILE, args=[str(file_id)], queue=queue, soft_time_limit=soft, time_limit=hard)
+            app.send_task(PROCESS_FILE, args=[str(file_id)], queue=queue, soft_time_limit=soft, time_limit=hard,
+                          countdown=countdown)
             sent += 1
         except Exception:
             log.warning("could not publish file %s; the sweeper will retry", file_id, exc_info=True)

@@ -197,13 +197,30 @@ def run_steps(steps: list[dict], source: Path, workdir: Path, progress: Progress
     return inputs
 
 
+class Busy(Exception):
+    """The file is being processed under another claim; try again once that claim may have gone stale."""
+
+    @property
+    def queue(self) -> str:
+        return self.args[0]
+
+
 def process_file(file_id: str) -> None:
     """Claim, download, process, upload, finish. Storage errors propagate (as
     StorageUnavailable, after releasing the claim) so the caller can retry;
-    everything wrong with the file itself fails that file alone."""
+    everything wrong with the file itself fails that file alone.
+
+    Raises Busy when another claim holds the file: a redelivered message whose
+    first worker died keeps the file until its heartbeat goes stale, and the
+    caller retries then (so recovery does not wait for the sweeper).
+    """
     current = claim(file_id)
     if current is None:
-        log.info("file %s not claimable (finished, running elsewhere or expired); skipped", file_id)
+        queue = BatchFile.objects.filter(pk=file_id, status=BatchFile.Status.PROCESSING).values_list(
+            "queue", flat=True).first()
+        if queue is not None:
+            raise Busy(queue)
+        log.info("file %s not claimable (finished, cancelled or expired); skipped", file_id)
         return
     file = current.file
     with tempfile.TemporaryDirectory(prefix="mediaconv-") as tmp, Heartbeat(current) as heartbeat:

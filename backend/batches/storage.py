@@ -124,6 +124,19 @@ def delete_prefix(prefix: str) -> None:
         raise _translate(exc, prefix) from exc
 
 
+def ensure_bucket() -> bool:
+    """Create the S3 bucket if it is missing; True when it was created."""
+    bucket = default_storage().bucket
+    try:
+        bucket.meta.client.head_bucket(Bucket=bucket.name)
+        return False
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchBucket"}:
+            raise _translate(exc, bucket.name) from exc
+    bucket.create()
+    return True
+
+
 def delete_keys(keys: list[str]) -> None:
     """Delete the given objects; missing ones are not an error."""
     storage = default_storage()

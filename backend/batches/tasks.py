@@ -8,7 +8,7 @@ from celery import shared_task
 from celery.utils.log import get_task_logger
 from django.conf import settings
 
-from . import archive, processing, sweeper
+from . import archive, dispatch, processing, sweeper
 from .storage import StorageUnavailable
 
 log = get_task_logger(__name__)
@@ -23,6 +23,10 @@ def backoff(retries: int) -> float:
 def process_file(self, file_id: str) -> None:  # noqa: ANN001
     try:
         processing.process_file(file_id)
+    except processing.Busy as busy:
+        # Running elsewhere, or its worker died mid-task: look again once a silent claim counts as stale.
+        # A fresh message, so these rounds do not use up the storage retries.
+        dispatch.enqueue_files([file_id], busy.queue, countdown=settings.STALE_AFTER_SECONDS + 5)
     except StorageUnavailable as exc:
         if self.request.retries >= settings.STORAGE_RETRIES:
             log.error("storage still unavailable for file %s; giving up: %s", file_id, exc)
