@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint worker beat web flower migrate clean
+.PHONY: run test lint bench bench-quick worker beat web flower migrate clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ test: $(VENV)/.dev
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
+
+## Speed and memory against the raw processing floor (Postgres, Redis and SeaweedFS, like the tests).
+bench: $(VENV)/.dev
+	$(PY) -m bench
+bench-quick: $(VENV)/.dev
+	$(PY) -m bench --quick
 
 ## Single processes, for running the parts separately (e.g. against Postgres and Redis from .env).
 web: $(VENV)/.runtime

@@ -33,8 +33,8 @@ def env_keys(name: str) -> set[str]:
 
 
 def settings_read_by_the_code() -> set[str]:
-    sources = [ROOT / "backend/mediaconv/settings.py", ROOT / "workers/__main__.py",
-               ROOT / "backend/docker-entrypoint.sh"]
+    sources = [ROOT / "backend/mediaconv/settings.py", ROOT / "backend/mediaconv/celery.py",
+               ROOT / "workers/__main__.py", ROOT / "backend/docker-entrypoint.sh"]
     pattern = re.compile(r"""(?:env_(?:int|bool|list)\(\s*|os\.environ(?:\.get)?[(\[]\s*)["']([A-Z][A-Z0-9_]+)["']"""
                          r"""|\$\{([A-Z][A-Z0-9_]+)""")
     found = set()

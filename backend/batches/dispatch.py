@@ -40,19 +40,18 @@ def enqueue_batch_files(files: Iterable) -> int:
 
 
 def enqueue_archive(batch_id: UUID | str) -> bool:
-    try:
-        app.send_task(BUILD_ARCHIVE, args=[str(batch_id)], queue="default")
-        return True
-    except Exception:
-        log.warning("could not publish archive of %s; the sweeper will retry", batch_id, exc_info=True)
-        return False
+    return _send_batch_task(BUILD_ARCHIVE, batch_id)
 
 
 def enqueue_purge(batch_id: UUID | str) -> bool:
     """Delete a cancelled batch's objects now; the sweeper does it anyway if this is lost."""
+    return _send_batch_task(PURGE, batch_id)
+
+
+def _send_batch_task(task: str, batch_id: UUID | str) -> bool:
     try:
-        app.send_task(PURGE, args=[str(batch_id)], queue="default")
+        app.send_task(task, args=[str(batch_id)], queue="default")
         return True
     except Exception:
-        log.warning("could not publish the purge of %s; the sweeper will do it", batch_id, exc_info=True)
+        log.warning("could not publish %s for batch %s; the sweeper will do it", task, batch_id, exc_info=True)
         return False

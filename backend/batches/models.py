@@ -93,6 +93,8 @@ class BatchFile(models.Model):
     error = models.TextField(blank=True)
     # [{"key": storage key, "name": file name in the archive, "size": bytes}, ...]
     results = models.JSONField(default=list, blank=True)
+    # Seconds spent per stage of the last attempt: {"download": …, "process": …, "upload": …}.
+    timings = models.JSONField(default=dict, blank=True)
     # Incremented by every claim; a worker may only finish the attempt it claimed.
     attempts = models.PositiveIntegerField(default=0)
     queued_at = models.DateTimeField(default=timezone.now)

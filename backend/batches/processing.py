@@ -8,10 +8,12 @@ overwrite the outcome of the one that holds it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -75,7 +77,8 @@ def release(current: Claim) -> None:
     current.rows().update(status=BatchFile.Status.QUEUED, attempts=F("attempts") - 1, queued_at=timezone.now())
 
 
-def finish(current: Claim, *, results: list[dict] | None = None, error: str = "") -> bool:
+def finish(current: Claim, *, results: list[dict] | None = None, error: str = "",
+           timings: dict[str, float] | None = None) -> bool:
     """Record the outcome; the finisher of a batch's last file queues its archive.
 
     Returns False when the claim was lost meanwhile (the outcome is then dropped).
@@ -84,7 +87,8 @@ def finish(current: Claim, *, results: list[dict] | None = None, error: str = ""
     counter = "failed_count" if error else "done_count"
     now = timezone.now()
     with transaction.atomic():
-        if not current.rows().update(status=status, results=results or [], error=error, progress=1.0, finished_at=now):
+        if not current.rows().update(status=status, results=results or [], error=error, progress=1.0, finished_at=now,
+                                     timings=timings or {}):
             return False
         # The row lock taken by this UPDATE serialises concurrent finishers, so
         # exactly one of them sees the last count.
@@ -223,12 +227,14 @@ def process_file(file_id: str) -> None:
         log.info("file %s not claimable (finished, cancelled or expired); skipped", file_id)
         return
     file = current.file
+    timings: dict[str, float] = {}  # seconds per stage, for `make bench` and the operator's statistics
     with tempfile.TemporaryDirectory(prefix="mediaconv-") as tmp, Heartbeat(current) as heartbeat:
         workdir = Path(tmp)
         (workdir / "in").mkdir()
         source = workdir / "in" / file.safe_name
         try:
-            storage.download(file.source_key, source)
+            with _timed(timings, "download"):
+                storage.download(file.source_key, source)
         except storage.MissingObject:
             finish(current, error="The uploaded original is no longer in storage.")
             return
@@ -236,7 +242,8 @@ def process_file(file_id: str) -> None:
             release(current)
             raise
         try:
-            outputs = run_steps(file.batch.steps, source, workdir, heartbeat.progress)
+            with _timed(timings, "process"):
+                outputs = run_steps(file.batch.steps, source, workdir, heartbeat.progress)
             heartbeat.progress(1.0)  # raises Stopped if the batch was cancelled meanwhile: nothing to upload
         except Stopped:
             log.info("file %s stopped: its batch was cancelled or another worker holds it", file.pk)
@@ -259,16 +266,26 @@ def process_file(file_id: str) -> None:
             finish(current, error="This file could not be processed because of an unexpected error in the converter.")
             return
         try:
-            results = _upload_results(file, outputs)
+            with _timed(timings, "upload"):
+                results = _upload_results(file, outputs)
         except storage.StorageUnavailable:
             release(current)
             raise
-    if not finish(current, results=results):
+    if not finish(current, results=results, timings=timings):
         # Cancelled or taken over while uploading: these results belong to no one.
         try:
             storage.delete_keys([result["key"] for result in results])
         except storage.StorageUnavailable:
             log.warning("could not delete the orphaned results of file %s; expiry will", file.pk)
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = round(time.perf_counter() - started, 4)
 
 
 def _upload_results(file: BatchFile, outputs: list[Path]) -> list[dict]:

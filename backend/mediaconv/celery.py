@@ -20,6 +20,9 @@ app.conf.update(
     broker_connection_max_retries=None,
     worker_hijack_root_logger=False,
     worker_send_task_events=True,
+    # A pool process whose memory passed this (KiB) is replaced after its current task: resident
+    # memory grows with native allocations over hundreds of images (see `make bench`).
+    worker_max_memory_per_child=int(os.environ.get("WORKER_MAX_MEMORY_MB") or 512) * 1024,
     task_send_sent_event=True,
     # Publishing gives up fast: the sweeper republishes whatever did not get through.
     task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},

@@ -173,49 +173,43 @@ class VideoToWebm(MediaProcessor):
 # Audio
 
 
-def bitrate_field(initial: int) -> forms.TypedChoiceField:
-    return forms.TypedChoiceField(label="Bitrate", coerce=int, initial=initial,
-                                  choices=[(rate, f"{rate} kbit/s") for rate in (128, 192, 256, 320)])
+class AudioOptions(forms.Form):
+    bitrate = forms.TypedChoiceField(label="Bitrate", coerce=int, initial=192,
+                                     choices=[(rate, f"{rate} kbit/s") for rate in (128, 192, 256, 320)])
 
 
-class Mp3Options(forms.Form):
-    bitrate = bitrate_field(192)
+class AudioProcessor(MediaProcessor):
+    """Audio at a constant bitrate from any audio file, or from the sound of a video (only its first track)."""
+
+    Options = AudioOptions
+    needs = "audio"
+    codec: ClassVar[str]
+    extension: ClassVar[str]
+    container_options: ClassVar[tuple[str, ...]] = ()
+
+    def suffix(self, options: dict) -> str:
+        return self.extension
+
+    def arguments(self, info: MediaInfo, options: dict, workdir: Path) -> list[str]:
+        return ["-map", "0:a:0", "-vn", "-sn", "-dn", "-c:a", self.codec, "-b:a", f"{options['bitrate']}k",
+                *stereo(info), *self.container_options]
 
 
-class AacOptions(forms.Form):
-    bitrate = bitrate_field(192)
-
-
-class AudioToMp3(MediaProcessor):
+class AudioToMp3(AudioProcessor):
     name = "audio_mp3"
     label = "Audio to MP3"
     description = "MP3 at a constant bitrate, from any audio file or from the sound of a video."
-    Options = Mp3Options
-    needs = "audio"
+    codec, extension = "libmp3lame", ".mp3"
     order = 230
 
-    def suffix(self, options: dict) -> str:
-        return ".mp3"
 
-    def arguments(self, info: MediaInfo, options: dict, workdir: Path) -> list[str]:
-        return ["-map", "0:a:0", "-vn", "-sn", "-dn", "-c:a", "libmp3lame", "-b:a", f"{options['bitrate']}k",
-                *stereo(info)]
-
-
-class AudioToAac(MediaProcessor):
+class AudioToAac(AudioProcessor):
     name = "audio_m4a"
     label = "Audio to AAC (M4A)"
     description = "AAC in an M4A file (Apple devices, browsers), from any audio file or from the sound of a video."
-    Options = AacOptions
-    needs = "audio"
+    codec, extension = "aac", ".m4a"
+    container_options = ("-movflags", "+faststart")
     order = 240
-
-    def suffix(self, options: dict) -> str:
-        return ".m4a"
-
-    def arguments(self, info: MediaInfo, options: dict, workdir: Path) -> list[str]:
-        return ["-map", "0:a:0", "-vn", "-sn", "-dn", "-c:a", "aac", "-b:a", f"{options['bitrate']}k",
-                *stereo(info), "-movflags", "+faststart"]
 
 
 # ---------------------------------------------------------------------------

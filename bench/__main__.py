@@ -1,0 +1,452 @@
+"""`make bench`: the service measured against the cost of the work itself.
+
+Runs on the machine's Postgres and Redis and a SeaweedFS S3 server it starts on
+loopback, like the integration tests; web is gunicorn, workers are real Celery
+processes. Prints a table and writes the same figures to bench/results.json.
+
+    python -m bench [--quick] [--images N] [--out bench/results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.s3server import S3Server  # noqa: E402 - after the path is set
+
+TARGETS = {"overhead_12mp": 0.15, "overhead_2mp": 0.30, "scaling": 1.8, "memory_growth": 0.10, "video_ratio": 1.1}
+
+
+# ---------------------------------------------------------------------------
+# Inputs
+
+
+def photo_jpeg(size: tuple[int, int], seed: int) -> bytes:
+    """A realistic photograph (scikit-image's samples) at `size`, with sensor-like noise, as a camera JPEG."""
+    from PIL import Image
+    from skimage import data
+
+    names = ["astronaut", "coffee", "chelsea", "rocket"]
+    sample = Image.fromarray(getattr(data, names[seed % len(names)])()).convert("RGB")
+    base = sample.resize(size, Image.Resampling.LANCZOS)
+    noise = Image.effect_noise(size, 12).convert("RGB")
+    image = Image.blend(base, noise, 0.06)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def clip(path: Path, size: str, seconds: int) -> Path:
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+                    "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30:duration={seconds}",
+                    "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    str(path)], check=True)
+    return path
+
+
+# ---------------------------------------------------------------------------
+# The stack: database, broker, S3, web, workers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_kb(pid: int, field: str = "VmRSS") -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+class Stack:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        (workdir / "s3").mkdir()
+        self.s3 = S3Server(workdir / "s3")
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self) -> None:
+        self.s3.start()
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")},
+            **self.s3.env(),
+            "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL",
+                                           "postgres://postgres@127.0.0.1:5432/mediaconv_bench"),
+            "CELERY_BROKER_URL": os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/7"),
+            "DATA_DIR": str(self.workdir / "data"), "PYTHONPATH": str(ROOT),
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+            "MAX_FILES_PER_BATCH": "1000", "MAX_BATCH_BYTES": str(8 * 1024**3),
+        }
+        os.environ.update(self.env)
+        create_database(self.env["DATABASE_URL"])
+        os.environ["DJANGO_SETTINGS_MODULE"] = "backend.mediaconv.settings"
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        from backend.mediaconv.celery import app
+
+        strangers = app.control.ping(timeout=1.0)
+        if strangers:
+            raise SystemExit(f"other workers consume the bench broker ({self.env['CELERY_BROKER_URL']}): "
+                             f"{[next(iter(reply)) for reply in strangers]}; stop them or set BENCH_BROKER_URL")
+        self.purge()
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.web = self.spawn([sys.executable, "-m", "gunicorn", "backend.mediaconv.wsgi", "--bind",
+                               f"127.0.0.1:{port}", "--workers", "1", "--timeout", "900"], "web")
+        self.wait_http(self.base + "/healthz")
+
+    def spawn(self, argv: list[str], name: str, **env: str) -> subprocess.Popen:
+        log = open(self.workdir / f"{name}-{len(self.processes)}.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(argv, cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        self.processes.append(process)
+        return process
+
+    def worker(self, queues: str, name: str) -> subprocess.Popen:
+        """A worker process, returned once it answers a ping: its start-up is not part of any figure."""
+        from backend.mediaconv.celery import app
+
+        node = f"{name}@bench"
+        process = self.spawn([sys.executable, "-m", "workers", "worker", "--concurrency", "1", "--without-heartbeat"],
+                             name, WORKER_QUEUES=queues, WORKER_HOSTNAME=node)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if app.control.ping(destination=[node], timeout=0.5):
+                return process
+        raise RuntimeError(f"worker {node} did not start; see {self.workdir}")
+
+    def stop(self, process: subprocess.Popen) -> None:
+        if process.poll() is None:
+            os.killpg(process.pid, 15)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait()
+
+    def shutdown(self) -> None:
+        for process in self.processes:
+            self.stop(process)
+        self.s3.stop()
+
+    def purge(self) -> None:
+        from backend.mediaconv.celery import app
+
+        with app.connection_for_write() as conn:
+            for queue in ("images", "media", "default"):
+                with contextlib.suppress(Exception):  # a queue never declared has nothing to purge
+                    conn.default_channel.queue_purge(queue)
+
+    @staticmethod
+    def wait_http(url: str, timeout: float = 60) -> None:
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(url, timeout=2).ok:
+                    return
+            except requests.RequestException:
+                time.sleep(0.3)
+        raise RuntimeError(f"{url} did not answer")
+
+    def submit(self, files: list[tuple[str, bytes]], processor: str, options: dict) -> tuple[str, float]:
+        """Upload through the real web process; returns the batch id and the seconds the upload took."""
+        import requests
+
+        session = requests.Session()
+        session.get(self.base + "/", timeout=30)
+        data = {"csrfmiddlewaretoken": session.cookies["csrftoken"], "processor": processor,
+                **{f"{processor}-{key}": value for key, value in options.items() if value is not None}}
+        started = time.perf_counter()
+        response = session.post(self.base + "/", data=data, files=[("files", (n, c)) for n, c in files],
+                                allow_redirects=False, timeout=900)
+        elapsed = time.perf_counter() - started
+        if response.status_code != 302:
+            raise RuntimeError(f"upload refused ({response.status_code}): {response.text[:500]}")
+        return response.headers["Location"].strip("/").split("/")[-1], elapsed
+
+    def wait(self, batch_id: str, on_progress=None, timeout: float = 3600):  # noqa: ANN001, ANN201
+        from backend.batches.models import Batch
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = Batch.objects.get(pk=batch_id)
+            if on_progress:
+                on_progress(batch)
+            if batch.status in {"ready", "failed"}:
+                return batch
+            time.sleep(0.1)
+        raise RuntimeError(f"batch {batch_id} did not finish")
+
+
+def create_database(url: str) -> None:
+    if not url.startswith("postgres"):
+        return
+    import psycopg2
+    from psycopg2 import sql
+
+    name = url.rsplit("/", 1)[1]
+    admin = psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if not cursor.fetchone():
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    admin.close()
+
+
+# ---------------------------------------------------------------------------
+# Measurements
+
+WATERMARK = {"text": "© Bench", "size": 5, "color": "#ffffff", "opacity": 50, "position": "bottom-right",
+             "margin": 3}
+
+
+def raw_floor(image: bytes, count: int, workdir: Path) -> float:
+    path = workdir / f"raw-{len(image)}.jpg"
+    path.write_bytes(image)
+    output = subprocess.run([sys.executable, "-m", "bench.raw", str(path), str(count), "watermark_text"],
+                            cwd=ROOT, capture_output=True, text=True, check=True,
+                            env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"})
+    return json.loads(output.stdout)["seconds_per_image"]
+
+
+def end_to_end(stack: Stack, images: list[bytes], workers: int) -> dict:
+    from backend.batches.models import BatchFile
+
+    processes = [stack.worker("images,default", f"images{i}") for i in range(workers)]
+    try:
+        files = [(f"photo-{i:04d}.jpg", images[i % len(images)]) for i in range(len(images))]
+        started = time.perf_counter()
+        batch_id, upload = stack.submit(files, "watermark_text", WATERMARK)
+        batch = stack.wait(batch_id)
+        total = time.perf_counter() - started
+    finally:
+        for process in processes:
+            stack.stop(process)
+    rows = list(BatchFile.objects.filter(batch_id=batch_id))
+    n = len(rows)
+    task = [(r.finished_at - r.started_at).total_seconds() for r in rows]
+    timing = {stage: statistics.mean(r.timings.get(stage, 0) for r in rows) for stage in ("download", "process",
+                                                                                          "upload")}
+    processing = (batch.finished_at - batch.started_at).total_seconds()  # first claim to last finish
+    return {
+        "files": n, "workers": workers, "failed": batch.failed_count,
+        "upload_seconds": upload, "total_seconds": total,
+        "processing_seconds": processing,
+        "archive_seconds": (batch.ready_at - batch.finished_at).total_seconds(),
+        "seconds_per_image": total * workers / n,
+        "images_per_second": n / total,
+        "per_image": {
+            "storage_read": timing["download"], "process": timing["process"], "storage_write": timing["upload"],
+            "database_and_task": statistics.mean(task) - sum(timing.values()),
+            # Time a worker spent between tasks (broker round trip, prefetch), per image.
+            "queue_wait": max(0.0, processing * workers / n - statistics.mean(task)),
+            "archive": (batch.ready_at - batch.finished_at).total_seconds() * workers / n,
+            "upload_to_web": upload * workers / n,
+        },
+    }
+
+
+def memory(stack: Stack, image: bytes, count: int, checkpoint: int) -> dict:
+    worker = stack.worker("images,default", "memory")
+    samples: list[tuple[int, int]] = []
+
+    def sample(batch) -> None:  # noqa: ANN001
+        rss = sum(rss_kb(pid) for pid in children(worker.pid))
+        if rss:
+            samples.append((batch.done_count + batch.failed_count, rss))
+
+    try:
+        batch_id, _ = stack.submit([(f"m-{i:04d}.jpg", image) for i in range(count)], "watermark_text", WATERMARK)
+        stack.wait(batch_id, on_progress=sample)
+    finally:
+        stack.stop(worker)
+    at_checkpoint = max((rss for done, rss in samples if done <= checkpoint), default=0)
+    at_end = max((rss for done, rss in samples if done >= count - max(1, count // 20)), default=0)
+    return {"images": count, "checkpoint": checkpoint, "rss_mb_at_checkpoint": at_checkpoint / 1024,
+            "rss_mb_at_end": at_end / 1024, "peak_rss_mb": max(r for _, r in samples) / 1024,
+            "growth": (at_end - at_checkpoint) / at_checkpoint if at_checkpoint else None}
+
+
+def video(stack: Stack, path: Path, workdir: Path) -> dict:
+    from backend.processors import ffmpeg
+    from backend.processors.media import VideoToMp4
+
+    processor = VideoToMp4()
+    form = VideoToMp4.options_form(data=VideoToMp4.default_options())
+    assert form.is_valid(), form.errors
+    options = form.cleaned_data
+    info = ffmpeg.probe(path)
+    out = workdir / "bare.mp4"
+    command = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
+               *processor.input_arguments(info, options), "-i", str(path),
+               *processor.arguments(info, options, workdir), str(out)]
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    bare = time.perf_counter() - started
+
+    worker = stack.worker("media,default", "media")  # default: the archive task
+    try:
+        started = time.perf_counter()
+        batch_id, upload = stack.submit([(path.name, path.read_bytes())], "video_mp4", VideoToMp4.default_options())
+        batch = stack.wait(batch_id)
+        total = time.perf_counter() - started
+    finally:
+        stack.stop(worker)
+    assert batch.status == "ready", batch.status
+    return {"clip": f"{info.video.width}x{info.video.height}, {info.duration:.0f} s", "bare_seconds": bare,
+            "end_to_end_seconds": total, "upload_seconds": upload, "ratio": total / bare}
+
+
+def upload(stack: Stack, image: bytes, count: int) -> dict:
+    worker_pids = children(stack.web.pid)
+    before = max((rss_kb(pid, "VmHWM") for pid in worker_pids), default=0)
+    files = [(f"u-{i:04d}.jpg", image) for i in range(count)]
+    _, seconds = stack.submit(files, "watermark_text", WATERMARK)
+    stack.purge()  # only the upload is measured: nobody processes this batch
+    peak = max((rss_kb(pid, "VmHWM") for pid in children(stack.web.pid)), default=0)
+    return {"files": count, "megabytes": count * len(image) / 1e6, "seconds": seconds,
+            "web_peak_rss_mb": peak / 1024, "web_rss_mb_before": before / 1024}
+
+
+# ---------------------------------------------------------------------------
+# Report
+
+
+def machine() -> dict:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
+            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1)}
+
+
+def verdict(ok: bool) -> str:
+    return "meets target" if ok else "MISSES target"
+
+
+def report(results: dict) -> str:
+    rows: list[tuple[str, str, str]] = []
+    for size in ("12mp", "2mp"):
+        raw = results["raw"][size]
+        rows.append((f"raw floor, {size.upper()} JPEG", f"{raw:.3f} s/image", f"{1 / raw:.2f} images/s/core"))
+        one, two = results["end_to_end"][size]["1"], results["end_to_end"][size]["2"]
+        overhead = one["seconds_per_image"] / raw - 1
+        target = TARGETS[f"overhead_{size}"]
+        rows.append((f"end to end, {size.upper()}, 1 worker", f"{one['seconds_per_image']:.3f} s/image",
+                     f"overhead {overhead:+.0%} (target ≤ {target:.0%}: {verdict(overhead <= target)})"))
+        split = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in one["per_image"].items())
+        rows.append((f"  per image, {size.upper()}", split, ""))
+        scaling = two["images_per_second"] / one["images_per_second"]
+        rows.append((f"end to end, {size.upper()}, 2 workers", f"{two['images_per_second']:.2f} images/s",
+                     f"{scaling:.2f}× of 1 worker (target ≥ {TARGETS['scaling']}: "
+                     f"{verdict(scaling >= TARGETS['scaling'])})"))
+    mem = results["memory"]
+    growth = mem["growth"] or 0.0
+    rows.append((f"worker memory over {mem['images']} images",
+                 f"{mem['rss_mb_at_checkpoint']:.0f} MB at {mem['checkpoint']} → {mem['rss_mb_at_end']:.0f} MB",
+                 f"{growth:+.1%} (target ≤ {TARGETS['memory_growth']:.0%}: "
+                 f"{verdict(growth <= TARGETS['memory_growth'])})"))
+    if results.get("video"):
+        v = results["video"]
+        ok = verdict(v["ratio"] <= TARGETS["video_ratio"])
+        rows.append((f"video to MP4 ({v['clip']})",
+                     f"bare {v['bare_seconds']:.1f} s, service {v['end_to_end_seconds']:.1f} s",
+                     f"{v['ratio']:.2f}× (target ≤ {TARGETS['video_ratio']}: {ok})"))
+    up = results["upload"]
+    rows.append((f"upload of {up['files']} files ({up['megabytes']:.0f} MB)", f"{up['seconds']:.1f} s",
+                 f"web peak RSS {up['web_peak_rss_mb']:.0f} MB (before: {up['web_rss_mb_before']:.0f} MB)"))
+    width = max(len(r[0]) for r in rows)
+    lines = [f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
+             f"{results['machine']['memory_gb']} GB; mode: {results['mode']}", ""]
+    lines += [f"{a.ljust(width)}  {b}  {c}".rstrip() for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
+    parser.add_argument("--images", type=int, help="images per end-to-end batch (default 100, quick 8)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) for a look afterwards")
+    args = parser.parse_args()
+    quick = args.quick
+    count = args.images or (8 if quick else 100)
+    sizes = {"12mp": (4000, 3000), "2mp": (1732, 1155)}
+    results: dict = {"mode": "quick" if quick else "full", "machine": machine(), "raw": {}, "end_to_end": {}}
+
+    # A plain `kill` must still stop the workers and servers this run started (they have their own sessions).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    workdir = Path(tempfile.mkdtemp(prefix="mediaconv-bench-"))
+    stack = Stack(workdir)
+    try:
+        print("Preparing photos and starting Postgres-backed web, Redis broker and SeaweedFS S3…", flush=True)
+        photos = {size: [photo_jpeg(dims, seed) for seed in range(4)] for size, dims in sizes.items()}
+        stack.start()
+        for size in sizes:
+            print(f"raw floor and end to end, {size}…", flush=True)
+            results["raw"][size] = raw_floor(photos[size][0], 3 if quick else 10, workdir)
+            results["end_to_end"][size] = {
+                str(workers): end_to_end(stack, [photos[size][i % 4] for i in range(count)], workers)
+                for workers in (1, 2)
+            }
+        print("memory…", flush=True)
+        results["memory"] = memory(stack, photos["2mp"][1], 40 if quick else 500, 10 if quick else 50)
+        if shutil.which("ffmpeg"):
+            print("video…", flush=True)
+            size, seconds = ("1280x720", 5) if quick else ("1920x1080", 30)
+            results["video"] = video(stack, clip(workdir / "clip.mp4", size, seconds), workdir)
+        print("upload…", flush=True)
+        results["upload"] = upload(stack, photos["2mp"][2], 20 if quick else 100)
+    finally:
+        stack.shutdown()
+        if args.keep:
+            print(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    table = report(results)
+    print("\n" + table)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nFigures written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
