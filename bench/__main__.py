@@ -318,7 +318,7 @@ def video(stack: Stack, path: Path, workdir: Path) -> dict:
     info = ffmpeg.probe(path)
     out = workdir / "bare.mp4"
     command = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
-               *processor.input_arguments(info, options), "-i", str(path),
+               *processor.input_arguments(info, options), *ffmpeg.INPUT_GUARDS, "-i", str(path),
                *processor.arguments(info, options, workdir), str(out)]
     started = time.perf_counter()
     subprocess.run(command, check=True)
