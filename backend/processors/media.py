@@ -118,6 +118,12 @@ def video_filters(info: MediaInfo, options: dict) -> list[str]:
     return ["-vf", f"scale={width}:{height}:flags=lanczos,setsar=1,format=yuv420p"]
 
 
+def video_streams(info: MediaInfo, options: dict) -> list[str]:
+    """The first video track, scaled and capped, and the first audio track if any; nothing else, no metadata."""
+    return ["-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn", "-map_metadata", "-1",
+            *video_filters(info, options), *frame_rate(options)]
+
+
 def frame_rate(options: dict) -> list[str]:
     return ["-fpsmax", str(options["max_fps"])] if options.get("max_fps") else []
 
@@ -140,8 +146,7 @@ class VideoToMp4(MediaProcessor):
 
     def arguments(self, info: MediaInfo, options: dict, workdir: Path) -> list[str]:
         return [
-            "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn", "-map_metadata", "-1",
-            *video_filters(info, options), *frame_rate(options),
+            *video_streams(info, options),
             "-c:v", "libx264", "-preset", options["preset"], "-crf", str(options["crf"]), "-profile:v", "high",
             "-c:a", "aac", "-b:a", f"{options['audio_bitrate']}k", *stereo(info),
             "-movflags", "+faststart",
@@ -161,8 +166,7 @@ class VideoToWebm(MediaProcessor):
 
     def arguments(self, info: MediaInfo, options: dict, workdir: Path) -> list[str]:
         return [
-            "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn", "-map_metadata", "-1",
-            *video_filters(info, options), *frame_rate(options),
+            *video_streams(info, options),
             "-c:v", "libvpx-vp9", "-crf", str(options["crf"]), "-b:v", "0", "-deadline", "good",
             "-cpu-used", str(VP9_SPEED[options["preset"]]), "-row-mt", "1",
             "-c:a", "libopus", "-b:a", f"{options['audio_bitrate']}k", *stereo(info),
