@@ -12,6 +12,7 @@ from django.test import Client
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from backend.batches.models import Batch
+from backend.processors import registry
 
 WATERMARK = {
     "processor": "watermark_text",
@@ -22,6 +23,24 @@ WATERMARK = {
     "watermark_text-position": "bottom-right",
     "watermark_text-margin": "3",
 }
+
+
+def form_fields(processor: str, **options: object) -> dict:
+    """Upload-form fields choosing `processor` with its default options, as the page shows them, and `options`."""
+    values = {**registry.get(processor).default_options(), **options}
+    return {"processor": processor, **{f"{processor}-{k}": v for k, v in values.items() if v is not None}}
+
+
+def valid_options(name: str, **overrides: object) -> dict:
+    """The processor's own form, filled with its defaults and `overrides` (bytes: an uploaded file),
+    validated as the upload form does; returns its cleaned data."""
+    cls = registry.get(name)
+    assert cls is not None, f"{name} is not available"
+    data = {**cls.default_options(), **overrides}
+    files = {key: SimpleUploadedFile(f"{key}.png", value) for key, value in data.items() if isinstance(value, bytes)}
+    form = cls.options_form(data={k: v for k, v in data.items() if k not in files}, files=files)
+    assert form.is_valid(), form.errors
+    return form.cleaned_data
 
 
 def upload(client: Client, files: dict[str, bytes], **fields: str):

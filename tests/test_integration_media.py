@@ -14,18 +14,16 @@ from django.test import Client
 from PIL import Image
 
 from backend.batches.models import Batch, BatchFile
-from backend.processors import registry
 
 from . import images, media
-from .helpers import download_zip, wait_for_batch
+from .helpers import download_zip, form_fields, wait_for_batch
 
 pytestmark = [pytest.mark.integration, media.needs_ffmpeg]
 
 
 def submit(client: Client, files: dict[str, bytes], processor: str, **options: object) -> str:
-    values = {**registry.get(processor).default_options(), **options}
-    data = {"processor": processor, **{f"{processor}-{k}": v for k, v in values.items() if v is not None}}
-    response = client.post("/", {**data, "files": [SimpleUploadedFile(n, c) for n, c in files.items()]})
+    response = client.post("/", {**form_fields(processor, **options),
+                                 "files": [SimpleUploadedFile(n, c) for n, c in files.items()]})
     assert response.status_code == 302, response.content.decode()[:2000]
     return response["Location"].strip("/").split("/")[-1]
 

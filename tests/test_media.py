@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from backend.processors import ProcessingError, Stopped, registry
@@ -15,17 +14,9 @@ from backend.processors.media import scaled_size
 
 from . import images, media
 from .helpers import changed_fraction
+from .helpers import valid_options as options
 
 pytestmark = media.needs_ffmpeg
-
-
-def options(name: str, **overrides: object) -> dict:
-    cls = registry.get(name)
-    assert cls is not None, f"{name} is not available"
-    data = {**cls.default_options(), **overrides}
-    form = cls.options_form(data={k: v for k, v in data.items() if v is not None})
-    assert form.is_valid(), form.errors
-    return form.cleaned_data
 
 
 def convert(tmp_path: Path, source: Path, name: str, seen: list[float] | None = None, **overrides: object) -> Path:
@@ -164,13 +155,9 @@ def test_video_thumbnail_never_past_the_end_and_scaled(tmp_path):
 @pytest.mark.parametrize("name", ["video_watermark_text", "video_watermark_image"])
 def test_video_watermark_is_burned_in_where_asked(tmp_path, name):
     source = media.video(tmp_path / "clip.mp4", size="640x360", seconds=1)
-    extra = {"text": "© Studio", "size": "8"} if name == "video_watermark_text" else {}
+    extra = {"text": "© Studio", "size": "8"} if name == "video_watermark_text" else {"logo": images.logo_png()}
     cls = registry.get(name)
-    data = {**cls.default_options(), **extra, "opacity": "90", "position": "bottom-right"}
-    files = {"logo": SimpleUploadedFile("logo.png", images.logo_png())} if name == "video_watermark_image" else {}
-    form = cls.options_form(data=data, files=files)
-    assert form.is_valid(), form.errors
-    cleaned = dict(form.cleaned_data)
+    cleaned = options(name, **extra, opacity="90", position="bottom-right")
     if "logo" in cleaned:
         logo = tmp_path / "logo.png"
         logo.write_bytes(images.logo_png())

@@ -14,6 +14,7 @@ from backend.processors import ProcessingError, registry
 from backend.processors.ffmpeg import probe
 
 from . import images, media
+from .helpers import form_fields
 
 pytestmark = [media.needs_ffmpeg, pytest.mark.django_db]
 
@@ -25,9 +26,8 @@ AVI_DISGUISE = b"RIFF\x00\x10\x00\x00AVI LIST" + b"\x00" * 16 + PLAYLIST
 
 def post(client, files: dict[str, bytes], processor: str):
     """Upload with the processor's default options, as the form shows them."""
-    defaults = {f"{processor}-{key}": value for key, value in registry.get(processor).default_options().items()}
-    return client.post("/", {"processor": processor, **defaults,
-                             "files": [SimpleUploadedFile(n, c) for n, c in files.items()]})
+    return client.post("/", {**form_fields(processor),
+                                 "files": [SimpleUploadedFile(n, c) for n, c in files.items()]})
 
 
 @pytest.mark.parametrize(("name", "expected"), [

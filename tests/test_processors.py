@@ -16,19 +16,9 @@ from backend.processors.transform import output_formats
 
 from . import images
 from .helpers import assert_watermarked, changed_fraction
+from .helpers import valid_options as options
 
 BUILTIN = ["watermark_text", "watermark_image", "resize", "thumbnail", "trim", "convert", "cleanup", "colour"]
-
-
-def options(name: str, **overrides: object) -> dict:
-    """The processor's own form, filled with its defaults and `overrides`, validated as the upload form does."""
-    cls = registry.get(name)
-    data = cls.default_options()
-    data.update(overrides)
-    files = {key: SimpleUploadedFile(f"{key}.png", value) for key, value in data.items() if isinstance(value, bytes)}
-    form = cls.options_form(data={k: v for k, v in data.items() if k not in files}, files=files)
-    assert form.is_valid(), form.errors
-    return form.cleaned_data
 
 
 def process(tmp_path: Path, name: str, data: bytes, *steps: tuple[str, dict]) -> tuple[Path, Image.Image]:

@@ -21,7 +21,7 @@ from backend.batches.models import Batch, BatchFile
 
 from . import slow_processor
 from .conftest import database_url, encode, noisy_image
-from .helpers import download_zip, wait_for_batch
+from .helpers import download_zip, form_fields, wait_for_batch
 
 pytestmark = pytest.mark.integration
 SLOW = slow_processor.SlowWatermark.name
@@ -29,8 +29,7 @@ SLOW = slow_processor.SlowWatermark.name
 
 def submit(client: Client, count: int) -> tuple[str, dict[str, bytes]]:
     files = {f"photo-{i:02d}.jpg": encode(noisy_image((480, 320), seed=i), "JPEG") for i in range(count)}
-    options = {f"{SLOW}-{k}": v for k, v in slow_processor.SlowWatermark.default_options().items()}
-    response = client.post("/", {"processor": SLOW, **options, f"{SLOW}-text": "© Scale",
+    response = client.post("/", {**form_fields(SLOW, text="© Scale"),
                                  "files": [SimpleUploadedFile(n, c) for n, c in files.items()]})
     assert response.status_code == 302, response.content.decode()[:1500]
     return response["Location"].strip("/").split("/")[-1], files
