@@ -43,7 +43,7 @@ def run_batch(client: Client, response) -> tuple[Batch, zipfile.ZipFile]:
 def test_the_form_offers_every_processor_in_every_step_slot(client):
     page = client.get("/").content.decode()
     for cls in registry.available():
-        assert cls.label in page and f'value="{cls.name}"' in page
+        assert str(cls.label) in page and f'value="{cls.name}"' in page
         for field in cls.Options.base_fields:
             assert f'name="{cls.name}-{field}"' in page, "first step: plain names"
             assert f'name="step{MAX_STEPS}-{cls.name}-{field}"' in page, "later steps: prefixed"
@@ -152,7 +152,7 @@ def test_a_processor_missing_its_library_is_not_offered_and_the_admin_says_why(c
     page = admin_client.get("/admin/processors/").content.decode()
     assert "Vectorise to SVG" in page and "needs the “potrace” program" in page
     for cls in registry.available():
-        assert cls.label in page
+        assert str(cls.label) in page
     assert "/admin/processors/" in admin_client.get("/admin/").content.decode(), "linked from the admin index"
     assert client.get("/admin/processors/").status_code == 302, "staff only"
 

@@ -8,6 +8,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from backend.processors import registry
 from backend.processors.base import Processor
@@ -30,14 +32,16 @@ class MultipleFileField(forms.FileField):
     def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
         files = [f for f in (data if isinstance(data, (list, tuple)) else [data]) if f]
         if not files:
-            raise forms.ValidationError("Choose at least one file to upload.", code="required")
+            raise forms.ValidationError(_("Choose at least one file to upload."), code="required")
         return files
 
 
 def accepted_types(processor: type[Processor]) -> str:
-    families = {"image/*": "images", "video/*": "videos", "audio/*": "audio files"}
-    names = [families.get(pattern) or describe(pattern) for pattern in processor.accepts]
-    return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
+    families = {"image/*": _("images"), "video/*": _("videos"), "audio/*": _("audio files")}
+    names = [str(families.get(pattern) or describe(pattern)) for pattern in processor.accepts]
+    if len(names) == 1:
+        return names[0]
+    return _("%(some)s and %(last)s") % {"some": ", ".join(names[:-1]), "last": names[-1]}
 
 
 def _mb(size: int) -> str:
@@ -74,23 +78,23 @@ class StepSlot:
 
 class UploadForm(forms.Form):
     # Fields are checked in order; the files come last, once the first step is known.
-    preset = forms.ChoiceField(label="Preset", required=False)
-    files = MultipleFileField(label="Files")
+    preset = forms.ChoiceField(label=gettext_lazy("Preset"), required=False)
+    files = MultipleFileField(label=gettext_lazy("Files"))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.processors = registry.available()
         self.presets = {choice.key: choice for choice in presets()}
-        self.fields["preset"].choices = [("", "None: choose the steps below")] + [
+        self.fields["preset"].choices = [("", _("None: choose the steps below"))] + [
             (key, choice.label) for key, choice in self.presets.items()
         ]
         data = self.data if self.is_bound else None
         files = self.files if self.is_bound else None
         self.slots = [StepSlot(index, self.processors, data, files) for index in range(MAX_STEPS)]
         for slot in self.slots:
-            blank = [] if slot.index == 0 else [("", "— no further step —")]
+            blank = [] if slot.index == 0 else [("", _("— no further step —"))]
             self.fields[slot.field_name] = forms.ChoiceField(
-                label="Processing" if slot.index == 0 else f"Step {slot.number}",
+                label=_("Processing") if slot.index == 0 else _("Step %(number)s") % {"number": slot.number},
                 required=False,
                 choices=blank + [(p.name, p.label) for p in self.processors],
                 initial=self.processors[0].name if slot.index == 0 and self.processors else "",
@@ -110,7 +114,8 @@ class UploadForm(forms.Form):
         files = self.cleaned_data["files"]
         if len(files) > settings.MAX_FILES_PER_BATCH:
             raise forms.ValidationError(
-                f"Too many files: {len(files)} chosen, at most {settings.MAX_FILES_PER_BATCH} per batch."
+                _("Too many files: %(count)s chosen, at most %(limit)s per batch.")
+                % {"count": len(files), "limit": settings.MAX_FILES_PER_BATCH}
             )
         processor = self._first_processor()
         errors, uploads = [], []
@@ -119,21 +124,25 @@ class UploadForm(forms.Form):
             try:
                 sniffed = sniff(file)
             except Refused as exc:
-                errors.append(f"“{name}” {exc}.")
+                errors.append(_("“%(name)s” %(reason)s.") % {"name": name, "reason": exc})
                 continue
             limit = settings.MAX_MEDIA_FILE_BYTES if is_media(sniffed.content_type) else settings.MAX_FILE_BYTES
             if file.size > limit:
-                kind = "video or audio file" if is_media(sniffed.content_type) else "image"
-                errors.append(f"“{name}” is {_mb(file.size)}; each {kind} may be at most {_mb(limit)}.")
+                message = (_("“%(name)s” is %(size)s; each video or audio file may be at most %(limit)s.")
+                           if is_media(sniffed.content_type)
+                           else _("“%(name)s” is %(size)s; each image may be at most %(limit)s."))
+                errors.append(message % {"name": name, "size": _mb(file.size), "limit": _mb(limit)})
                 continue
             if processor is not None and not processor.accepts_type(sniffed.content_type):
-                errors.append(f"“{name}” is {describe(sniffed.content_type)}; "
-                              f"{processor.label} accepts {accepted_types(processor)}.")
+                errors.append(_("“%(name)s” is %(type)s; %(processor)s accepts %(accepted)s.") % {
+                    "name": name, "type": describe(sniffed.content_type), "processor": processor.label,
+                    "accepted": accepted_types(processor)})
                 continue
             uploads.append(Upload(file=file, name=name, sniffed=sniffed))
         total = sum(f.size for f in files)
         if total > settings.MAX_BATCH_BYTES:
-            errors.append(f"The files add up to {_mb(total)}; a batch may be at most {_mb(settings.MAX_BATCH_BYTES)}.")
+            errors.append(_("The files add up to %(total)s; a batch may be at most %(limit)s.")
+                          % {"total": _mb(total), "limit": _mb(settings.MAX_BATCH_BYTES)})
         if errors:
             raise forms.ValidationError(errors)
         self.uploads = uploads
@@ -150,7 +159,7 @@ class UploadForm(forms.Form):
             return cleaned
         chosen = [slot for slot in self.slots if cleaned.get(slot.field_name)]
         if not chosen:
-            self.add_error("processor", "Choose what to do with the files.")
+            self.add_error("processor", _("Choose what to do with the files."))
             return cleaned
         steps = []
         for slot in chosen:
@@ -158,8 +167,12 @@ class UploadForm(forms.Form):
             options = slot.option_forms[name]
             if not options.is_valid():
                 label = registry.get(name).label
-                where = "" if len(chosen) == 1 else f"step {slot.number}, "
-                self.add_error(None, f"Check the options of {where}“{label}” below.")
+                if len(chosen) == 1:
+                    message = _("Check the options of “%(label)s” below.") % {"label": label}
+                else:
+                    message = _("Check the options of step %(number)s, “%(label)s” below.") % {
+                        "number": slot.number, "label": label}
+                self.add_error(None, message)
                 continue
             steps.append({"processor": name, "options": options.cleaned_data})
         self.steps = steps if len(steps) == len(chosen) else []

@@ -3,6 +3,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 # Room for the form fields and multipart boundaries around the files themselves.
 ENVELOPE_BYTES = 1024 * 1024
@@ -23,10 +24,8 @@ class UploadSizeLimitMiddleware:
         except ValueError:
             length = 0
         if length > settings.MAX_BATCH_BYTES + ENVELOPE_BYTES:
-            message = (
-                f"The upload is too large: a batch may be at most {settings.MAX_BATCH_BYTES // (1024 * 1024)} MB. "
-                "Nothing was stored."
-            )
-            return render(request, "batches/error.html", {"title": "Upload too large", "message": message},
+            message = _("The upload is too large: a batch may be at most %(limit)s MB. Nothing was stored.") % {
+                "limit": settings.MAX_BATCH_BYTES // (1024 * 1024)}
+            return render(request, "batches/error.html", {"title": _("Upload too large"), "message": message},
                           status=413)
         return self.get_response(request)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import IO
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from PIL import Image, UnidentifiedImageError
 
 # Decoders we accept input for. Pillow knows many more; fewer decoders, less attack surface.
@@ -37,17 +39,17 @@ TYPE_NAMES = {
     "image/gif": "GIF",
     "image/tiff": "TIFF",
     "image/bmp": "BMP",
-    "video/mp4": "MP4 video",
-    "video/quicktime": "QuickTime video",
-    "video/webm": "WebM video",
-    "video/x-matroska": "Matroska video",
-    "video/x-msvideo": "AVI video",
-    "audio/mp4": "M4A audio",
-    "audio/wav": "WAV audio",
-    "audio/flac": "FLAC audio",
-    "audio/ogg": "Ogg audio",
-    "audio/mpeg": "MP3 audio",
-    "audio/aac": "AAC audio",
+    "video/mp4": gettext_lazy("MP4 video"),
+    "video/quicktime": gettext_lazy("QuickTime video"),
+    "video/webm": gettext_lazy("WebM video"),
+    "video/x-matroska": gettext_lazy("Matroska video"),
+    "video/x-msvideo": gettext_lazy("AVI video"),
+    "audio/mp4": gettext_lazy("M4A audio"),
+    "audio/wav": gettext_lazy("WAV audio"),
+    "audio/flac": gettext_lazy("FLAC audio"),
+    "audio/ogg": gettext_lazy("Ogg audio"),
+    "audio/mpeg": gettext_lazy("MP3 audio"),
+    "audio/aac": gettext_lazy("AAC audio"),
 }
 # QuickTime files without an ftyp box start with one of these.
 QUICKTIME_BOXES = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
@@ -69,7 +71,7 @@ def sniff(fileobj: IO[bytes]) -> Sniffed:
     """Identify an upload by its content. Raises Refused for decompression bombs."""
     fileobj.seek(0)
     if not fileobj.read(1):
-        raise Refused("is empty")
+        raise Refused(_("is empty"))
     fileobj.seek(0)
     try:
         # Only the header is read here: cheap, and no pixel is decoded.
@@ -88,7 +90,7 @@ def sniff(fileobj: IO[bytes]) -> Sniffed:
     if width * height > settings.MAX_IMAGE_PIXELS:
         raise Refused(_too_many_pixels(width, height))
     if width < 1 or height < 1:
-        raise Refused("has no pixels")
+        raise Refused(_("has no pixels"))
     return Sniffed(mime, width, height)
 
 
@@ -127,9 +129,12 @@ def is_media(content_type: str) -> bool:
 
 
 def _too_many_pixels(width: int = 0, height: int = 0) -> str:
-    size = f" ({width}×{height})" if width else ""
-    return f"is too large{size}: at most {settings.MAX_IMAGE_PIXELS / 1e6:g} megapixels are accepted"
+    limit = f"{settings.MAX_IMAGE_PIXELS / 1e6:g}"
+    if width:
+        return _("is too large (%(width)s×%(height)s): at most %(limit)s megapixels are accepted") % {
+            "width": width, "height": height, "limit": limit}
+    return _("is too large: at most %(limit)s megapixels are accepted") % {"limit": limit}
 
 
 def describe(content_type: str) -> str:
-    return TYPE_NAMES.get(content_type, "not an image, video or audio file this service can read")
+    return str(TYPE_NAMES.get(content_type, _("not an image, video or audio file this service can read")))

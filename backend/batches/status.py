@@ -11,6 +11,12 @@ from backend.processors import registry
 
 from .models import Batch, BatchFile
 
+# Shown beside the words, never instead of them; plain symbols that common fonts have (no emoji).
+STATUS_ICONS = {
+    "pending": "○", "queued": "○", "processing": "◐", "ready": "✓", "done": "✓",
+    "failed": "✗", "expired": "⊗", "cancelled": "⊘",
+}
+
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
@@ -30,6 +36,21 @@ def processor_labels(batch: Batch) -> list[str]:
     return labels
 
 
+def timing(batch: Batch, status: str, progress: float, now: datetime) -> dict[str, int | None]:
+    """Seconds since upload, an estimate of the seconds left, and the seconds the link still works."""
+    end = batch.ready_at or batch.finished_at or batch.cancelled_at or now
+    elapsed = max(0, int((end - batch.created_at).total_seconds()))
+    eta = None
+    # From the pace so far; only once there is some pace to go by.
+    if status in Batch.ACTIVE and batch.started_at and 0.02 <= progress < 1:
+        running = (now - batch.started_at).total_seconds()
+        eta = max(1, round(running * (1 - progress) / progress))
+    expires_in = None
+    if status == Batch.Status.READY and batch.expires_at:
+        expires_in = max(0, int((batch.expires_at - now).total_seconds()))
+    return {"elapsed_seconds": elapsed, "eta_seconds": eta, "expires_in_seconds": expires_in}
+
+
 def batch_status(batch: Batch, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     status = effective_status(batch, now)
@@ -42,9 +63,10 @@ def batch_status(batch: Batch, now: datetime | None = None) -> dict:
     return {
         "id": str(batch.id),
         "status": status,
-        "status_label": Batch.Status(status).label,
+        "status_label": str(Batch.Status(status).label),
         "processors": batch.processor_names,
-        "processor_labels": processor_labels(batch),
+        "processor_labels": [str(label) for label in processor_labels(batch)],
+        "status_icon": STATUS_ICONS[status],
         "file_count": batch.file_count,
         "done_count": batch.done_count,
         "failed_count": batch.failed_count,
@@ -54,6 +76,7 @@ def batch_status(batch: Batch, now: datetime | None = None) -> dict:
         "ready_at": _iso(batch.ready_at),
         "expires_at": _iso(batch.expires_at) if status != Batch.Status.CANCELLED else None,
         "now": now.isoformat(),
+        **timing(batch, status, progress, now),
         "archive_name": batch.archive_name if downloadable else None,
         "archive_size": batch.archive_size if downloadable else None,
         "download_url": reverse("batches:download", args=[batch.id]) if downloadable else None,
@@ -65,7 +88,8 @@ def batch_status(batch: Batch, now: datetime | None = None) -> dict:
                 "name": f.original_name,
                 "size": f.size,
                 "status": f.status,
-                "status_label": BatchFile.Status(f.status).label,
+                "status_label": str(BatchFile.Status(f.status).label),
+                "status_icon": STATUS_ICONS[f.status],
                 "progress": round(1.0 if f.status in finished else f.progress, 4),
                 "error": f.error or None,
             }

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousOperation, TooManyFilesSent
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import storage
@@ -32,8 +33,8 @@ def upload(request: HttpRequest) -> HttpResponse:
             batch = create_batch(form.steps, form.uploads)
         except storage.StorageUnavailable:
             log.exception("storage unavailable while accepting an upload")
-            form.add_error(None, "File storage cannot be reached right now, so nothing was kept. "
-                                 "Please try again in a minute.")
+            form.add_error(None, _("File storage cannot be reached right now, so nothing was kept. "
+                                   "Please try again in a minute."))
             status = 503
         else:
             return redirect("batches:batch", batch_id=batch.id)
@@ -55,7 +56,7 @@ def batch_page(request: HttpRequest, batch_id: UUID) -> HttpResponse:
 def batch_status_json(request: HttpRequest, batch_id: UUID) -> JsonResponse:
     batch = Batch.objects.filter(pk=batch_id).first()
     if batch is None:
-        return JsonResponse({"error": "No batch has this id."}, status=404)
+        return JsonResponse({"error": _("No batch has this id.")}, status=404)
     response = JsonResponse(batch_status(batch))
     response["Cache-Control"] = "no-store"
     return response
@@ -69,8 +70,8 @@ def download(request: HttpRequest, batch_id: UUID) -> HttpResponse:
         return _expired(request, batch)
     if batch.status != Batch.Status.READY:
         return render(request, "batches/error.html", {
-            "title": "Not ready yet",
-            "message": "This batch has no archive to download yet.",
+            "title": _("Not ready yet"),
+            "message": _("This batch has no archive to download yet."),
             "batch": batch,
         }, status=409)
     if storage.is_s3():
@@ -93,30 +94,31 @@ def cancel(request: HttpRequest, batch_id: UUID) -> HttpResponse:
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     return render(request, "batches/error.html", {
-        "title": "Please submit the form again",
-        "message": "The form's security token was missing or out of date (this happens when a page was open "
-                   "for a long time or cookies are blocked). Nothing was uploaded. Reload the page and try again.",
+        "title": _("Please submit the form again"),
+        "message": _("The form's security token was missing or out of date (this happens when a page was open "
+                   "for a long time or cookies are blocked). Nothing was uploaded. Reload the page and try again."),
     }, status=403)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    message = "The request could not be understood."
+    message = _("The request could not be understood.")
     if isinstance(exception, TooManyFilesSent):
-        message = f"Too many files in one upload: at most {settings.MAX_FILES_PER_BATCH} per batch. Nothing was stored."
+        message = _("Too many files in one upload: at most %(limit)s per batch. Nothing was stored.") % {
+            "limit": settings.MAX_FILES_PER_BATCH}
     elif isinstance(exception, SuspiciousOperation):
-        message = "The request was refused because it was malformed or too large. Nothing was stored."
-    return render(request, "batches/error.html", {"title": "Bad request", "message": message}, status=400)
+        message = _("The request was refused because it was malformed or too large. Nothing was stored.")
+    return render(request, "batches/error.html", {"title": _("Bad request"), "message": message}, status=400)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render(request, "batches/error.html", {
-        "title": "Not found",
-        "message": "There is nothing at this address. Batch links are only valid as they were given out.",
+        "title": _("Not found"),
+        "message": _("There is nothing at this address. Batch links are only valid as they were given out."),
     }, status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     return render(request, "batches/error.html", {
-        "title": "Something went wrong",
-        "message": "The server hit an unexpected problem. Please try again shortly.",
+        "title": _("Something went wrong"),
+        "message": _("The server hit an unexpected problem. Please try again shortly."),
     }, status=500)

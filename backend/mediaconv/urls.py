@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.decorators.cache import cache_page
+from django.views.i18n import JavaScriptCatalog
 
 from . import health
 
@@ -7,6 +9,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    # The language switcher posts here; the pages' scripts read their strings from jsi18n.
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", cache_page(3600)(JavaScriptCatalog.as_view(packages=["backend.batches"])), name="jsi18n"),
     path("", include("backend.batches.urls")),
 ]
 

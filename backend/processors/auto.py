@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 from PIL import Image, UnidentifiedImageError
 
 from . import ffmpeg
@@ -17,19 +18,19 @@ PILLOW_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
 
 
 class WebReadyOptions(forms.Form):
-    image_size = forms.IntegerField(label="Images: longest side (pixels)", min_value=64, max_value=8192,
-                                    initial=2048, help_text="Smaller images are not enlarged.")
-    image_quality = forms.IntegerField(label="Images: WebP quality", min_value=1, max_value=100, initial=82)
-    video_height = forms.TypedChoiceField(label="Videos: maximum resolution", choices=HEIGHTS, required=False,
+    image_size = forms.IntegerField(label=_("Images: longest side (pixels)"), min_value=64, max_value=8192,
+                                    initial=2048, help_text=_("Smaller images are not enlarged."))
+    image_quality = forms.IntegerField(label=_("Images: WebP quality"), min_value=1, max_value=100, initial=82)
+    video_height = forms.TypedChoiceField(label=_("Videos: maximum resolution"), choices=HEIGHTS, required=False,
                                           coerce=int, empty_value=None, initial="720")
-    audio_bitrate = forms.TypedChoiceField(label="Audio: MP3 bitrate", coerce=int, initial=192,
+    audio_bitrate = forms.TypedChoiceField(label=_("Audio: MP3 bitrate"), coerce=int, initial=192,
                                            choices=[(rate, f"{rate} kbit/s") for rate in (128, 192, 256, 320)])
 
 
 class WebReady(Processor):
     name = "web_ready"
-    label = "Make web-ready (images, video and audio)"
-    description = (
+    label = _("Make web-ready (images, video and audio)")
+    description = _(
         "Each file by its kind: images resized and saved as WebP (animations stay animated), videos as web MP4 "
         "(H.264 and AAC), audio as MP3. Images run on the image workers, video and audio on the media workers."
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
 
@@ -28,17 +29,18 @@ class ImageFileField(forms.FileField):
         if file is None:
             return None
         if file.size > self.max_bytes:
-            raise forms.ValidationError(f"The image may be at most {self.max_bytes // (1024 * 1024)} MB.")
+            limit = self.max_bytes // (1024 * 1024)
+            raise forms.ValidationError(_("The image may be at most %(limit)s MB.") % {"limit": limit})
         try:
             file.seek(0)
             with Image.open(file, formats=("PNG", "WEBP", "JPEG", "GIF")) as image:
                 if image.width * image.height > self.max_pixels:
-                    raise forms.ValidationError("The image is too large: at most 4096×4096 pixels.")
+                    raise forms.ValidationError(_("The image is too large: at most 4096×4096 pixels."))
                 image.load()
         except forms.ValidationError:
             raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-            raise forms.ValidationError("This is not a PNG, WebP, JPEG or GIF image that can be read.") from None
+            raise forms.ValidationError(_("This is not a PNG, WebP, JPEG or GIF image that can be read.")) from None
         finally:
             file.seek(0)
         return file

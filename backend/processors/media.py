@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageChops, ImageMath
 
 from . import ffmpeg
@@ -23,8 +24,8 @@ from .watermark import ImageWatermark, ImageWatermarkOptions, TextWatermark, Tex
 
 VIDEO_TYPES = ("video/*",)
 MEDIA_TYPES = ("video/*", "audio/*")
-HEIGHTS = [("", "Original"), ("1080", "1080p"), ("720", "720p"), ("480", "480p")]
-FRAME_RATES = [("", "Original"), ("30", "30 fps"), ("24", "24 fps"), ("15", "15 fps")]
+HEIGHTS = [("", _("Original")), ("1080", "1080p"), ("720", "720p"), ("480", "480p")]
+FRAME_RATES = [("", _("Original")), ("30", "30 fps"), ("24", "24 fps"), ("15", "15 fps")]
 PRESETS = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
 # libvpx's speed knob (0 best … 5 fastest) for each x264-style preset name.
 VP9_SPEED = {"ultrafast": 5, "superfast": 5, "veryfast": 4, "faster": 4, "fast": 3, "medium": 2, "slow": 1,
@@ -94,21 +95,21 @@ def scaled_size(width: int, height: int, max_short_side: int | None) -> tuple[in
 
 class VideoOptions(forms.Form):
     max_height = forms.TypedChoiceField(
-        label="Maximum resolution", choices=HEIGHTS, required=False, coerce=int, empty_value=None,
-        help_text="Applies to the shorter side: a portrait phone video at 720p becomes 720×1280.")
-    crf = forms.IntegerField(label="Quality (CRF)", min_value=0, max_value=51, initial=23,
-                             help_text="Lower is better and larger; 18–28 is usual.")
-    max_fps = forms.TypedChoiceField(label="Frame-rate cap", choices=FRAME_RATES, required=False, coerce=int,
+        label=_("Maximum resolution"), choices=HEIGHTS, required=False, coerce=int, empty_value=None,
+        help_text=_("Applies to the shorter side: a portrait phone video at 720p becomes 720×1280."))
+    crf = forms.IntegerField(label=_("Quality (CRF)"), min_value=0, max_value=51, initial=23,
+                             help_text=_("Lower is better and larger; 18–28 is usual."))
+    max_fps = forms.TypedChoiceField(label=_("Frame-rate cap"), choices=FRAME_RATES, required=False, coerce=int,
                                      empty_value=None)
-    audio_bitrate = forms.TypedChoiceField(label="Audio bitrate", coerce=int, initial=128, choices=[
+    audio_bitrate = forms.TypedChoiceField(label=_("Audio bitrate"), coerce=int, initial=128, choices=[
         (64, "64 kbit/s"), (96, "96 kbit/s"), (128, "128 kbit/s"), (192, "192 kbit/s"), (256, "256 kbit/s")])
-    preset = forms.ChoiceField(label="Encoder speed", choices=[(p, p) for p in PRESETS], initial="medium",
-                               help_text="Slower presets make smaller files of the same quality.")
+    preset = forms.ChoiceField(label=_("Encoder speed"), choices=[(p, p) for p in PRESETS], initial="medium",
+                               help_text=_("Slower presets make smaller files of the same quality."))
 
 
 class WebmOptions(VideoOptions):
-    crf = forms.IntegerField(label="Quality (CRF)", min_value=0, max_value=63, initial=32,
-                             help_text="Lower is better and larger; 24–36 is usual for VP9.")
+    crf = forms.IntegerField(label=_("Quality (CRF)"), min_value=0, max_value=63, initial=32,
+                             help_text=_("Lower is better and larger; 24–36 is usual for VP9."))
 
 
 def video_filters(info: MediaInfo, options: dict) -> list[str]:
@@ -134,8 +135,8 @@ def stereo(info: MediaInfo) -> list[str]:
 
 class VideoToMp4(MediaProcessor):
     name = "video_mp4"
-    label = "Video to web MP4"
-    description = ("H.264 and AAC in an MP4 that starts playing before it has fully downloaded; plays in every "
+    label = _("Video to web MP4")
+    description = _("H.264 and AAC in an MP4 that starts playing before it has fully downloaded; plays in every "
                    "browser and phone. Phone rotation is applied.")
     accepts = VIDEO_TYPES
     Options = VideoOptions
@@ -155,8 +156,8 @@ class VideoToMp4(MediaProcessor):
 
 class VideoToWebm(MediaProcessor):
     name = "video_webm"
-    label = "Video to WebM"
-    description = "VP9 and Opus in WebM: smaller than MP4 at the same quality, slower to encode."
+    label = _("Video to WebM")
+    description = _("VP9 and Opus in WebM: smaller than MP4 at the same quality, slower to encode.")
     accepts = VIDEO_TYPES
     Options = WebmOptions
     order = 210
@@ -178,7 +179,7 @@ class VideoToWebm(MediaProcessor):
 
 
 class AudioOptions(forms.Form):
-    bitrate = forms.TypedChoiceField(label="Bitrate", coerce=int, initial=192,
+    bitrate = forms.TypedChoiceField(label=_("Bitrate"), coerce=int, initial=192,
                                      choices=[(rate, f"{rate} kbit/s") for rate in (128, 192, 256, 320)])
 
 
@@ -201,16 +202,16 @@ class AudioProcessor(MediaProcessor):
 
 class AudioToMp3(AudioProcessor):
     name = "audio_mp3"
-    label = "Audio to MP3"
-    description = "MP3 at a constant bitrate, from any audio file or from the sound of a video."
+    label = _("Audio to MP3")
+    description = _("MP3 at a constant bitrate, from any audio file or from the sound of a video.")
     codec, extension = "libmp3lame", ".mp3"
     order = 230
 
 
 class AudioToAac(AudioProcessor):
     name = "audio_m4a"
-    label = "Audio to AAC (M4A)"
-    description = "AAC in an M4A file (Apple devices, browsers), from any audio file or from the sound of a video."
+    label = _("Audio to AAC (M4A)")
+    description = _("AAC in an M4A file (Apple devices, browsers), from any audio file or from the sound of a video.")
     codec, extension = "aac", ".m4a"
     container_options = ("-movflags", "+faststart")
     order = 240
@@ -221,11 +222,11 @@ class AudioToAac(AudioProcessor):
 
 
 class VideoThumbnailOptions(forms.Form):
-    percent = forms.FloatField(label="At (% of the duration)", min_value=0, max_value=100, initial=10)
-    seconds = forms.FloatField(label="Or at (seconds)", min_value=0, required=False,
-                               help_text="When given, used instead of the percentage; never past the end.")
-    width = forms.IntegerField(label="Width (pixels)", min_value=16, max_value=4096, required=False,
-                               help_text="Leave empty for the video's own size.")
+    percent = forms.FloatField(label=_("At (% of the duration)"), min_value=0, max_value=100, initial=10)
+    seconds = forms.FloatField(label=_("Or at (seconds)"), min_value=0, required=False,
+                               help_text=_("When given, used instead of the percentage; never past the end."))
+    width = forms.IntegerField(label=_("Width (pixels)"), min_value=16, max_value=4096, required=False,
+                               help_text=_("Leave empty for the video's own size."))
 
 
 def thumbnail_time(info: MediaInfo, options: dict) -> float:
@@ -239,8 +240,8 @@ def thumbnail_time(info: MediaInfo, options: dict) -> float:
 
 class VideoThumbnail(MediaProcessor):
     name = "video_thumbnail"
-    label = "Video thumbnail"
-    description = "One JPEG frame from the video, at a percentage of its length or a time in seconds."
+    label = _("Video thumbnail")
+    description = _("One JPEG frame from the video, at a percentage of its length or a time in seconds.")
     accepts = VIDEO_TYPES
     Options = VideoThumbnailOptions
     order = 250
@@ -313,8 +314,8 @@ class VideoWatermarkBase(MediaProcessor):
 
 class VideoWatermarkText(VideoWatermarkBase):
     name = "video_watermark_text"
-    label = "Video watermark (text)"
-    description = "The text watermark burned into every frame; writes a web MP4 (H.264 and AAC)."
+    label = _("Video watermark (text)")
+    description = _("The text watermark burned into every frame; writes a web MP4 (H.264 and AAC).")
     Options = TextWatermarkOptions
     still = TextWatermark
     order = 260
@@ -322,8 +323,8 @@ class VideoWatermarkText(VideoWatermarkBase):
 
 class VideoWatermarkImage(VideoWatermarkBase):
     name = "video_watermark_image"
-    label = "Video watermark (image)"
-    description = "Your logo burned into every frame; writes a web MP4 (H.264 and AAC)."
+    label = _("Video watermark (image)")
+    description = _("Your logo burned into every frame; writes a web MP4 (H.264 and AAC).")
     Options = ImageWatermarkOptions
     still = ImageWatermark
     order = 270

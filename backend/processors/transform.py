@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageChops, ImageOps, features
 
 from .base import ProcessingError
@@ -75,35 +76,36 @@ def fit_size(size: tuple[int, int], box: tuple[int | None, int | None], upscale:
 # Resize
 
 RESIZE_MODES = [
-    ("fit", "Fit within width × height (keep proportions)"),
-    ("fill", "Fill width × height, cropping the overflow"),
-    ("exact", "Exactly width × height (may stretch)"),
-    ("percent", "By percentage"),
+    ("fit", _("Fit within width × height (keep proportions)")),
+    ("fill", _("Fill width × height, cropping the overflow")),
+    ("exact", _("Exactly width × height (may stretch)")),
+    ("percent", _("By percentage")),
 ]
 
 
 class ResizeOptions(forms.Form):
-    mode = forms.ChoiceField(choices=RESIZE_MODES, initial="fit")
-    width = forms.IntegerField(min_value=1, max_value=MAX_SIDE, required=False, initial=1600,
-                               help_text="Pixels.")
-    height = forms.IntegerField(min_value=1, max_value=MAX_SIDE, required=False, initial=1600,
-                                help_text="Pixels.")
-    percent = forms.IntegerField(label="Percentage", min_value=1, max_value=400, required=False, initial=50)
-    upscale = forms.BooleanField(label="Allow enlarging small images", required=False, initial=False)
+    mode = forms.ChoiceField(label=_("Mode"), choices=RESIZE_MODES, initial="fit")
+    width = forms.IntegerField(label=_("Width"), min_value=1, max_value=MAX_SIDE, required=False, initial=1600,
+                               help_text=_("Pixels."))
+    height = forms.IntegerField(label=_("Height"), min_value=1, max_value=MAX_SIDE, required=False, initial=1600,
+                                help_text=_("Pixels."))
+    percent = forms.IntegerField(label=_("Percentage"), min_value=1, max_value=400, required=False, initial=50)
+    upscale = forms.BooleanField(label=_("Allow enlarging small images"), required=False, initial=False)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         mode, width, height = data.get("mode"), data.get("width"), data.get("height")
         if mode == "percent" and not data.get("percent"):
-            self.add_error("percent", "Enter the percentage.")
+            self.add_error("percent", _("Enter the percentage."))
         if mode == "fit" and not (width or height):
-            self.add_error("width", "Enter a width, a height, or both.")
+            self.add_error("width", _("Enter a width, a height, or both."))
         if mode in {"fill", "exact"}:
             for name in ("width", "height"):
                 if not data.get(name):
-                    self.add_error(name, "Enter both width and height for this mode.")
+                    self.add_error(name, _("Enter both width and height for this mode."))
         if mode in {"fill", "exact"} and width and height and width * height > settings.MAX_IMAGE_PIXELS:
-            self.add_error(None, f"{width}×{height} is more than {settings.MAX_IMAGE_PIXELS:,} pixels.")
+            self.add_error(None, _("%(width)s×%(height)s is more than %(limit)s pixels.") % {
+                "width": width, "height": height, "limit": f"{settings.MAX_IMAGE_PIXELS:,}"})
         return data
 
 
@@ -129,8 +131,8 @@ def resize_target(size: tuple[int, int], options: dict) -> tuple[int, int]:
 
 class Resize(ImageProcessor):
     name = "resize"
-    label = "Resize"
-    description = (
+    label = _("Resize")
+    description = _(
         "Fit within a box, fill and crop to it, stretch to an exact size, or scale by a percentage, "
         "with high-quality Lanczos resampling. Never enlarges unless asked. Animated images: every frame."
     )
@@ -153,14 +155,14 @@ class Resize(ImageProcessor):
 
 
 class ThumbnailOptions(forms.Form):
-    size = forms.IntegerField(label="Size (pixels)", min_value=16, max_value=2048, initial=256)
-    square = forms.BooleanField(label="Square (crop the centre)", required=False, initial=True)
+    size = forms.IntegerField(label=_("Size (pixels)"), min_value=16, max_value=2048, initial=256)
+    square = forms.BooleanField(label=_("Square (crop the centre)"), required=False, initial=True)
 
 
 class Thumbnail(ImageProcessor):
     name = "thumbnail"
-    label = "Thumbnail"
-    description = "A small preview: square (centre crop) or within a square box. Animated images: every frame."
+    label = _("Thumbnail")
+    description = _("A small preview: square (centre crop) or within a square box. Animated images: every frame.")
     Options = ThumbnailOptions
     order = 40
 
@@ -183,11 +185,11 @@ class Thumbnail(ImageProcessor):
 
 
 class TrimOptions(forms.Form):
-    tolerance = forms.IntegerField(label="Tolerance", min_value=0, max_value=128, initial=16,
-                                   help_text="How far (0-255) a pixel may differ from the border colour and still "
-                                             "count as border.")
-    padding = forms.IntegerField(label="Padding (pixels)", min_value=0, max_value=500, initial=0,
-                                 help_text="Border kept around the content.")
+    tolerance = forms.IntegerField(label=_("Tolerance"), min_value=0, max_value=128, initial=16,
+                                   help_text=_("How far (0-255) a pixel may differ from the border colour and still "
+                                             "count as border."))
+    padding = forms.IntegerField(label=_("Padding (pixels)"), min_value=0, max_value=500, initial=0,
+                                 help_text=_("Border kept around the content."))
 
 
 def content_box(image: Image.Image, tolerance: int) -> tuple[int, int, int, int] | None:
@@ -202,8 +204,8 @@ def content_box(image: Image.Image, tolerance: int) -> tuple[int, int, int, int]
 
 class Trim(ImageProcessor):
     name = "trim"
-    label = "Trim borders"
-    description = (
+    label = _("Trim borders")
+    description = _(
         "Crops away a uniform border (the colour of the corner, or transparency), e.g. the white margin of a "
         "scanned page or a product shot. Refuses animated images: their frames have different borders."
     )
@@ -234,19 +236,20 @@ def output_formats() -> list[tuple[str, str]]:
 
 
 class ConvertOptions(forms.Form):
-    format = forms.ChoiceField(choices=output_formats, initial="WEBP")
-    quality = forms.IntegerField(min_value=1, max_value=100, initial=85, help_text="JPEG, WebP and AVIF.")
-    progressive = forms.BooleanField(label="Progressive JPEG", required=False, initial=True)
-    lossless = forms.BooleanField(label="Lossless WebP", required=False, initial=False)
-    optimize = forms.BooleanField(label="Optimise PNG (smaller, slower)", required=False, initial=True)
-    background = ColourField(label="Background for transparency", initial="#ffffff", required=False,
-                             help_text="Used when the target format has no transparency (JPEG).")
+    format = forms.ChoiceField(label=_("Format"), choices=output_formats, initial="WEBP")
+    quality = forms.IntegerField(label=_("Quality"), min_value=1, max_value=100, initial=85,
+                                 help_text=_("JPEG, WebP and AVIF."))
+    progressive = forms.BooleanField(label=_("Progressive JPEG"), required=False, initial=True)
+    lossless = forms.BooleanField(label=_("Lossless WebP"), required=False, initial=False)
+    optimize = forms.BooleanField(label=_("Optimise PNG (smaller, slower)"), required=False, initial=True)
+    background = ColourField(label=_("Background for transparency"), initial="#ffffff", required=False,
+                             help_text=_("Used when the target format has no transparency (JPEG)."))
 
 
 class ConvertFormat(ImageProcessor):
     name = "convert"
-    label = "Convert format"
-    description = (
+    label = _("Convert format")
+    description = _(
         "Writes JPEG, PNG, WebP, AVIF (when available), TIFF or GIF. Transparency is flattened onto the "
         "background colour when the target has none. Animations stay animated in GIF, WebP and PNG; "
         "other targets keep the first frame."
@@ -276,8 +279,8 @@ class ConvertFormat(ImageProcessor):
 
 class CleanUp(ImageProcessor):
     name = "cleanup"
-    label = "Clean up metadata"
-    description = (
+    label = _("Clean up metadata")
+    description = _(
         "Turns the image upright by its EXIF orientation, then removes EXIF (camera, GPS location), XMP "
         "and comments. Keeps the colour profile. Animated images: every frame."
     )
@@ -294,20 +297,20 @@ class CleanUp(ImageProcessor):
 # Colour
 
 COLOUR_OPERATIONS = [
-    ("grayscale", "Black and white"),
-    ("autocontrast", "Auto-contrast (stretch dull, flat photos to full range)"),
-    ("sepia", "Sepia"),
+    ("grayscale", _("Black and white")),
+    ("autocontrast", _("Auto-contrast (stretch dull, flat photos to full range)")),
+    ("sepia", _("Sepia")),
 ]
 
 
 class ColourOptions(forms.Form):
-    operation = forms.ChoiceField(choices=COLOUR_OPERATIONS, initial="grayscale")
+    operation = forms.ChoiceField(label=_("Effect"), choices=COLOUR_OPERATIONS, initial="grayscale")
 
 
 class Colour(ImageProcessor):
     name = "colour"
-    label = "Colour"
-    description = "Black and white, auto-contrast or sepia; transparency is kept. Animated images: every frame."
+    label = _("Colour")
+    description = _("Black and white, auto-contrast or sepia; transparency is kept. Animated images: every frame.")
     Options = ColourOptions
     order = 70
 

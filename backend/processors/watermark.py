@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageDraw
 
 from . import text as text_render
@@ -12,10 +13,10 @@ from .fields import ColourField, ImageFileField
 from .imaging import ImageProcessor
 
 POSITIONS = [
-    ("top-left", "Top left"), ("top", "Top centre"), ("top-right", "Top right"),
-    ("left", "Middle left"), ("center", "Centre"), ("right", "Middle right"),
-    ("bottom-left", "Bottom left"), ("bottom", "Bottom centre"), ("bottom-right", "Bottom right"),
-    ("tiled", "Tiled diagonally across the image"),
+    ("top-left", _("Top left")), ("top", _("Top centre")), ("top-right", _("Top right")),
+    ("left", _("Middle left")), ("center", _("Centre")), ("right", _("Middle right")),
+    ("bottom-left", _("Bottom left")), ("bottom", _("Bottom centre")), ("bottom-right", _("Bottom right")),
+    ("tiled", _("Tiled diagonally across the image")),
 ]
 TILE_ANGLE = 30  # degrees
 
@@ -65,23 +66,24 @@ def place(image: Image.Image, mark: Image.Image, position: str, margin: int, gap
 
 
 class WatermarkOptionsMixin(forms.Form):
-    opacity = forms.IntegerField(label="Opacity (%)", min_value=5, max_value=100, initial=50)
-    position = forms.ChoiceField(choices=POSITIONS, initial="bottom-right")
-    margin = forms.IntegerField(label="Margin (% of image width)", min_value=0, max_value=25, initial=3)
+    opacity = forms.IntegerField(label=_("Opacity (%)"), min_value=5, max_value=100, initial=50)
+    position = forms.ChoiceField(label=_("Position"), choices=POSITIONS, initial="bottom-right")
+    margin = forms.IntegerField(label=_("Margin (% of image width)"), min_value=0, max_value=25, initial=3)
 
 
 class TextWatermarkOptions(WatermarkOptionsMixin):
-    text = forms.CharField(max_length=200, initial="© ", help_text="Any language: Latin, Cyrillic, Chinese…",
-                           error_messages={"required": "Enter the text to stamp."})
-    size = forms.IntegerField(label="Text size (% of image width)", min_value=1, max_value=50, initial=5)
-    color = ColourField(label="Colour", initial="#ffffff")
+    text = forms.CharField(label=_("Text"), max_length=200, initial="© ",
+                           help_text=_("Any language: Latin, Cyrillic, Chinese…"),
+                           error_messages={"required": _("Enter the text to stamp.")})
+    size = forms.IntegerField(label=_("Text size (% of image width)"), min_value=1, max_value=50, initial=5)
+    color = ColourField(label=_("Colour"), initial="#ffffff")
     field_order = ["text", "size", "color", "opacity", "position", "margin"]
 
 
 class TextWatermark(ImageProcessor):
     name = "watermark_text"
-    label = "Watermark (text)"
-    description = (
+    label = _("Watermark (text)")
+    description = _(
         "Stamps semi-transparent text with a thin dark outline, so it reads on any background; "
         "in a corner, the centre, or tiled diagonally. Animated images get it on every frame."
     )
@@ -111,15 +113,15 @@ def hex_rgb(value: str) -> tuple[int, int, int]:
 
 
 class ImageWatermarkOptions(WatermarkOptionsMixin):
-    logo = ImageFileField(label="Logo", help_text="A PNG with transparency works best (at most 5 MB).")
-    scale = forms.IntegerField(label="Logo width (% of image width)", min_value=1, max_value=100, initial=20)
+    logo = ImageFileField(label=_("Logo"), help_text=_("A PNG with transparency works best (at most 5 MB)."))
+    scale = forms.IntegerField(label=_("Logo width (% of image width)"), min_value=1, max_value=100, initial=20)
     field_order = ["logo", "scale", "opacity", "position", "margin"]
 
 
 class ImageWatermark(ImageProcessor):
     name = "watermark_image"
-    label = "Watermark (image)"
-    description = (
+    label = _("Watermark (image)")
+    description = _(
         "Places your logo, scaled to the image and semi-transparent, in a corner, the centre, or tiled "
         "diagonally. Animated images get it on every frame."
     )

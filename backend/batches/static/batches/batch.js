@@ -1,16 +1,33 @@
-// Waiting page: poll the batch's status and update the page in place. Polling
-// slows down while nothing changes and stops once the batch has ended.
+// Waiting page: poll the batch's status and update the page in place. Polling slows
+// down while nothing changes, and a single one-second clock moves the elapsed time,
+// the estimate and the download countdown between polls. Without JavaScript the page
+// refreshes itself instead (see the template's <noscript>).
 (function () {
   "use strict";
   const root = document.getElementById("batch");
   if (!root) return;
+  // Strings come from Django's catalog (jsi18n); the fallbacks keep the page working without it.
+  const gettext = window.gettext || ((text) => text);
+  const interpolate = window.interpolate || ((text) => text);
   const url = root.dataset.statusUrl;
   const ended = new Set(["ready", "failed", "expired", "cancelled"]);
+  const byId = (id) => document.getElementById(id);
   let delay = 1000;
   let last = "";
+  let pollTimer = null;
+  let state = null;
+  let syncedAt = Date.now();  // when `state` was read, so the clock counts from the server's figures
+
+  function clock(seconds) {
+    seconds = Math.max(0, Math.round(seconds));
+    const hours = Math.floor(seconds / 3600);
+    const minutes = Math.floor((seconds % 3600) / 60);
+    const secs = String(seconds % 60).padStart(2, "0");
+    return hours ? hours + ":" + String(minutes).padStart(2, "0") + ":" + secs : minutes + ":" + secs;
+  }
 
   function row(file) {
-    let tr = document.querySelector('tr[data-file="' + file.id + '"]');
+    const tr = document.querySelector('tr[data-file="' + file.id + '"]');
     if (!tr) return;
     tr.className = "state-" + file.status;
     const name = tr.querySelector("td.name");
@@ -21,49 +38,107 @@
       p.textContent = file.error;
       name.append(p);
     }
-    tr.querySelector("td.state").textContent = file.status_label;
+    tr.querySelector("td.state .icon").textContent = file.status_icon;
+    tr.querySelector("td.state .label").textContent = file.status_label;
     tr.querySelector("progress").value = file.progress;
   }
 
-  function show(state) {
-    document.getElementById("batch-status").textContent = state.status_label;
-    document.getElementById("batch-count").textContent =
-      state.done_count + " done, " + state.failed_count + " failed, " + state.file_count + " in all";
-    document.getElementById("batch-progress").value = state.progress;
+  function show(next) {
+    state = next;
+    syncedAt = Date.now();
+    byId("batch-icon").textContent = state.status_icon;
+    byId("batch-status").textContent = state.status_label;
+    byId("batch-count").textContent = interpolate(gettext("%(done)s done, %(failed)s failed, %(total)s in all"),
+      { done: state.done_count, failed: state.failed_count, total: state.file_count }, true);
+    byId("batch-progress").value = state.progress;
     state.files.forEach(row);
-    const download = document.getElementById("download");
-    download.hidden = state.status !== "ready";
+    byId("download").hidden = state.status !== "ready";
     if (state.download_url) {
-      document.getElementById("download-link").href = state.download_url;
-      const expires = document.getElementById("expires-at");
+      byId("download-link").href = state.download_url;
+      const expires = byId("expires-at");
       expires.dateTime = state.expires_at;
       expires.textContent = new Date(state.expires_at).toLocaleString();
+      if (state.archive_size) {
+        const size = state.archive_size;
+        byId("archive-size").textContent = size < 1048576 ? Math.ceil(size / 1024) + " KB" : (size / 1048576).toFixed(1) + " MB";
+      }
     }
-    document.getElementById("failed-all").hidden = state.status !== "failed";
-    document.getElementById("expired").hidden = state.status !== "expired";
-    document.getElementById("cancelled").hidden = state.status !== "cancelled";
-    document.getElementById("cancel-form").hidden = !state.cancel_url;
+    byId("failed-all").hidden = state.status !== "failed";
+    byId("expired").hidden = state.status !== "expired";
+    byId("cancelled").hidden = state.status !== "cancelled";
+    byId("cancel-form").hidden = !state.cancel_url;
     root.dataset.status = state.status;
+    tick();
+  }
+
+  // Once a second: figures the server gave, moved on by the time since they were read.
+  function tick() {
+    if (!state) return;
+    const since = (Date.now() - syncedAt) / 1000;
+    const active = !ended.has(state.status);
+    byId("elapsed").textContent = clock(state.elapsed_seconds + (active ? since : 0));
+    byId("eta-box").hidden = !(active && state.eta_seconds);
+    if (active && state.eta_seconds) byId("eta").textContent = clock(Math.max(1, state.eta_seconds - since));
+    if (state.status === "ready" && state.expires_in_seconds !== null) {
+      const left = state.expires_in_seconds - since;
+      byId("countdown").textContent = clock(left);
+      if (left <= 0) {  // the server refuses the link from now on; say so without waiting for a poll
+        show(Object.assign({}, state, { status: "expired", status_label: gettext("Expired"), status_icon: "⊗",
+          download_url: null, expires_in_seconds: null }));
+        schedule(1000);
+      }
+    }
+  }
+
+  function schedule(wait) {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(poll, wait);
   }
 
   function poll() {
     fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" })
-      .then((response) => response.json())
-      .then((state) => {
-        const fingerprint = JSON.stringify([state.status, state.files]);
+      .then((response) => {
+        if (!response.ok) throw new Error(response.status);
+        return response.json();
+      })
+      .then((next) => {
+        const fingerprint = JSON.stringify([next.status, next.files, next.done_count]);
         delay = fingerprint === last ? Math.min(delay * 1.5, 10000) : 1000;
         last = fingerprint;
-        show(state);
-        if (!ended.has(state.status)) setTimeout(poll, delay);
-        else if (state.status === "ready" && state.expires_at) {
-          setTimeout(poll, Math.max(1000, new Date(state.expires_at) - Date.now() + 1000));
-        }
+        show(next);
+        if (!ended.has(next.status)) schedule(delay);
+        else if (next.status === "ready" && next.expires_in_seconds !== null) {
+          schedule(Math.min(next.expires_in_seconds * 1000 + 1000, 600000));  // an early expiry shows within 10 min
+        } else clearInterval(clockTimer);
       })
-      .catch(() => { delay = Math.min(delay * 2, 15000); setTimeout(poll, delay); });
+      .catch(() => { delay = Math.min(delay * 2, 15000); schedule(delay); });
   }
-  const cancelForm = document.getElementById("cancel-form");
-  cancelForm.addEventListener("submit", (event) => {
-    if (!window.confirm("Cancel this batch? Work stops and every file of it is deleted.")) event.preventDefault();
+
+  const clockTimer = setInterval(tick, 1000);
+  // A tab brought back to the front catches up at once instead of after the backed-off delay.
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && state && !ended.has(state.status)) { delay = 1000; schedule(0); }
   });
-  if (!ended.has(root.dataset.status) || root.dataset.status === "ready") poll();
+
+  byId("cancel-form").addEventListener("submit", (event) => {
+    if (!window.confirm(gettext("Cancel this batch? Work stops and every file of it is deleted."))) event.preventDefault();
+  });
+
+  const copy = byId("copy-link");
+  const link = byId("page-link");
+  copy.hidden = false;
+  copy.addEventListener("click", () => {
+    const done = () => { byId("copied").textContent = gettext("Link copied."); };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(link.value).then(done, () => { link.select(); });
+    } else {
+      link.select();
+      if (document.execCommand("copy")) done();
+    }
+  });
+  link.addEventListener("focus", () => link.select());
+
+  if (root.dataset.status !== "expired" && root.dataset.status !== "cancelled" && root.dataset.status !== "failed") {
+    poll();
+  } else clearInterval(clockTimer);
 })();

@@ -1,135 +1,293 @@
-// Upload page: drop files anywhere, list them with a remove button, flag the
-// ones that break a limit, and show only the chosen processor's options.
+// Upload page: drop files anywhere, list them with thumbnails and a remove button,
+// flag the ones that break a limit before anything is sent, show only the chosen
+// processor's options, and upload with a progress bar. Without JavaScript the form
+// still posts as a plain form.
 (function () {
   "use strict";
+  // Strings come from Django's catalog (jsi18n); the fallbacks keep the page working without it.
+  const gettext = window.gettext || ((text) => text);
+  const ngettext = window.ngettext || ((one, many, count) => (count === 1 ? one : many));
+  const interpolate = window.interpolate || ((text) => text);
+  let chosen = [];  // survives a re-rendered form, so a refused upload keeps its files
+
+  function megabytes(bytes) {
+    return bytes < 1048576 ? Math.ceil(bytes / 1024) + " KB" : (bytes / 1048576).toFixed(1) + " MB";
+  }
+
+  function matches(type, pattern) {
+    return pattern.endsWith("/*") ? type.startsWith(pattern.slice(0, -1)) : type === pattern;
+  }
+
+  function setup(form) {
+    const input = form.querySelector('input[type="file"]');
+    const list = document.getElementById("file-list");
+    const summary = document.getElementById("file-summary");
+    const uploadError = document.getElementById("upload-error");
+    const maxFiles = Number(form.dataset.maxFiles);
+    const maxFileBytes = Number(form.dataset.maxFileBytes);
+    const maxMediaFileBytes = Number(form.dataset.maxMediaFileBytes);
+    const maxBatchBytes = Number(form.dataset.maxBatchBytes);
+    const thumbnails = new Map();
+    form.querySelectorAll(".js-only").forEach((element) => { element.hidden = false; });
+
+    const isMedia = (file) => /^(video|audio)\//.test(file.type);
+    const limitFor = (file) => (isMedia(file) ? maxMediaFileBytes : maxFileBytes);
+
+    // What the first step accepts (a preset is checked by the server).
+    function firstStepOptions() {
+      const preset = form.querySelector('select[name="preset"]');
+      if (preset && preset.value) return null;
+      const first = steps().find((step) => !step.hidden);
+      const select = first && chooser(first);
+      return select ? first.querySelector('.options[data-processor="' + select.value + '"]') : null;
+    }
+
+    function problemOf(file) {
+      if (file.size === 0) return gettext("the file is empty");
+      if (file.type && !/^(image|video|audio)\//.test(file.type)) return gettext("not an image, video or audio file");
+      if (file.size > limitFor(file)) {
+        return interpolate(gettext("larger than %s, the limit for one file"), [megabytes(limitFor(file))]);
+      }
+      const options = firstStepOptions();
+      if (options && file.type && options.dataset.accepts &&
+          !options.dataset.accepts.split(",").some((pattern) => matches(file.type, pattern))) {
+        return interpolate(gettext("%s does not accept this type"), [options.dataset.label]);
+      }
+      return "";
+    }
+
+    // Images show themselves; other files their extension, e.g. MP4.
+    function extension(file) {
+      const dot = file.name.lastIndexOf(".");
+      return dot > 0 ? file.name.slice(dot + 1, dot + 5).toUpperCase() : "?";
+    }
+
+    function thumbnail(file) {
+      const box = document.createElement("span");
+      box.className = "thumb";
+      box.setAttribute("aria-hidden", "true");
+      if (file.type.startsWith("image/")) {
+        if (!thumbnails.has(file)) thumbnails.set(file, URL.createObjectURL(file));
+        const image = document.createElement("img");
+        image.src = thumbnails.get(file);
+        image.alt = "";
+        image.addEventListener("error", () => { image.remove(); box.textContent = extension(file); });
+        box.append(image);
+      } else {
+        box.textContent = extension(file);
+      }
+      return box;
+    }
+
+    function sync() {
+      const transfer = new DataTransfer();
+      chosen.forEach((file) => transfer.items.add(file));
+      input.files = transfer.files;
+      thumbnails.forEach((url, file) => {
+        if (!chosen.includes(file)) { URL.revokeObjectURL(url); thumbnails.delete(file); }
+      });
+      render();
+    }
+
+    // Files that would be refused; empty when the batch can be sent.
+    function problems() {
+      const found = chosen.map(problemOf).filter(Boolean);
+      const total = chosen.reduce((sum, file) => sum + file.size, 0);
+      if (chosen.length > maxFiles) found.push(interpolate(gettext("Too many files: at most %s per batch."), [maxFiles]));
+      if (total > maxBatchBytes) found.push(interpolate(gettext("Too large in all: at most %s per batch."), [megabytes(maxBatchBytes)]));
+      return found;
+    }
+
+    function render() {
+      list.textContent = "";
+      const total = chosen.reduce((sum, file) => sum + file.size, 0);
+      chosen.forEach((file, index) => {
+        const item = document.createElement("li");
+        const problem = problemOf(file);
+        item.append(thumbnail(file));
+        const text = document.createElement("span");
+        text.className = "file-name";
+        text.textContent = file.name;
+        const size = document.createElement("span");
+        size.className = "file-size";
+        size.textContent = megabytes(file.size);
+        item.append(text, size);
+        const remove = document.createElement("button");
+        remove.type = "button";
+        remove.textContent = gettext("Remove");
+        remove.setAttribute("aria-label", interpolate(gettext("Remove %s"), [file.name]));
+        remove.addEventListener("click", () => { chosen.splice(index, 1); sync(); input.focus(); });
+        item.append(remove);
+        if (problem) {
+          item.className = "refused";
+          const reason = document.createElement("span");
+          reason.className = "reason";
+          reason.textContent = "⚠ " + problem;
+          item.append(reason);
+        }
+        list.append(item);
+      });
+      const issues = problems();
+      summary.hidden = chosen.length === 0;
+      summary.textContent = interpolate(
+        ngettext("%s file, %s in all.", "%s files, %s in all.", chosen.length),
+        [chosen.length, megabytes(total)],
+      ) + (issues.length ? " " + gettext("Remove the flagged files before uploading.") : "");
+      summary.classList.toggle("error", issues.length > 0);
+      if (chosen.length > maxFiles || total > maxBatchBytes) {
+        const item = document.createElement("li");
+        item.className = "refused";
+        item.textContent = "⚠ " + issues[issues.length - 1];
+        list.append(item);
+      }
+    }
+
+    function add(files) {
+      const seen = new Set(chosen.map((f) => f.name + ":" + f.size));
+      Array.from(files).forEach((file) => { if (!seen.has(file.name + ":" + file.size)) chosen.push(file); });
+      sync();
+    }
+
+    input.addEventListener("change", () => { chosen = []; add(input.files); });
+
+    // Steps: show the chosen processor's options in each step; add, remove and reorder steps.
+    const stepsBox = document.getElementById("steps");
+    const preset = form.querySelector('select[name="preset"]');
+    const addButton = document.getElementById("add-step");
+    const more = document.getElementById("more-steps");
+    if (more) {  // with JavaScript the steps are managed with buttons instead of a disclosure
+      Array.from(more.querySelectorAll("fieldset.step")).forEach((step) => stepsBox.insertBefore(step, addButton));
+      more.remove();
+    }
+    function steps() { return Array.from(stepsBox.querySelectorAll("fieldset.step")); }
+    function chooser(step) { return step.querySelector('select[name$="processor"]'); }
+
+    function refreshSteps() {
+      const usingPreset = preset && preset.value !== "";
+      steps().forEach((step, position) => {
+        const select = chooser(step);
+        step.hidden = usingPreset || (position > 0 && select.value === "");
+        step.querySelectorAll(".options").forEach((box) => { box.hidden = box.dataset.processor !== select.value; });
+      });
+      const visible = steps().filter((s) => !s.hidden);
+      visible.forEach((step, position) => {
+        step.querySelector("legend").textContent = interpolate(gettext("Step %s"), [position + 1]);
+        step.querySelector(".step-tools").hidden = visible.length < 2;
+      });
+      addButton.hidden = usingPreset || steps().every((step) => !step.hidden);
+      render();  // what the first step accepts may have changed
+    }
+
+    stepsBox.addEventListener("change", (event) => { if (event.target.matches("select")) refreshSteps(); });
+    if (preset) preset.addEventListener("change", refreshSteps);
+    addButton.addEventListener("click", () => {
+      const next = steps().find((step) => step.hidden);
+      if (!next) return;
+      const select = chooser(next);
+      select.value = select.options[1].value;
+      const visible = steps().filter((s) => !s.hidden);
+      stepsBox.insertBefore(next, visible[visible.length - 1].nextSibling);  // a new step goes last
+      refreshSteps();
+      select.focus();
+    });
+    stepsBox.addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-action]");
+      if (!button) return;
+      const step = button.closest("fieldset.step");
+      const visible = steps().filter((s) => !s.hidden);
+      const index = visible.indexOf(step);
+      if (button.dataset.action === "remove") {
+        if (visible.length < 2) return;
+        chooser(step).value = "";
+        stepsBox.insertBefore(step, addButton);
+      } else if (button.dataset.action === "up" && index > 0) {
+        stepsBox.insertBefore(step, visible[index - 1]);
+      } else if (button.dataset.action === "down" && index < visible.length - 1) {
+        stepsBox.insertBefore(visible[index + 1], step);
+      }
+      refreshSteps();
+    });
+
+    // The server reads steps by their field prefix: give them prefixes in the order shown.
+    function numberSteps() {
+      const ordered = steps().filter((s) => !s.hidden).concat(steps().filter((s) => s.hidden));
+      ordered.forEach((step, position) => {
+        const from = step.dataset.prefix;
+        const to = position === 0 ? "" : "step" + (position + 1) + "-";
+        step.querySelectorAll("[name]").forEach((field) => { field.name = to + field.name.slice(from.length); });
+        step.dataset.prefix = to;
+      });
+    }
+
+    function showUploadError(message) {
+      uploadError.textContent = message;
+      uploadError.hidden = false;
+      uploadError.focus();
+    }
+
+    // Send with XMLHttpRequest for its upload progress; the server's answer is
+    // either the waiting page (after its redirect) or this page with the errors.
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      uploadError.hidden = true;
+      const issues = problems();
+      if (issues.length) {
+        showUploadError(gettext("Some files would be refused:") + " " + issues.join(" "));
+        return;
+      }
+      numberSteps();
+      const button = document.getElementById("submit-button");
+      const box = document.getElementById("upload-progress");
+      const bar = document.getElementById("upload-bar");
+      const percent = document.getElementById("upload-percent");
+      const request = new XMLHttpRequest();
+      request.open("POST", form.getAttribute("action") || window.location.href);
+      request.upload.addEventListener("progress", (progress) => {
+        if (!progress.lengthComputable) return;
+        bar.value = progress.loaded / progress.total;
+        percent.textContent = Math.floor((100 * progress.loaded) / progress.total) + "% · " +
+          megabytes(progress.loaded) + " / " + megabytes(progress.total);
+      });
+      request.addEventListener("load", () => {
+        if (request.status < 400 && /\/b\/[0-9a-f-]{36}\/$/.test(new URL(request.responseURL).pathname)) {
+          window.location.assign(request.responseURL);
+          return;
+        }
+        const page = new DOMParser().parseFromString(request.responseText, "text/html");
+        const main = page.querySelector("main");
+        if (!main) {
+          showUploadError(interpolate(gettext("The upload was refused (HTTP %s). Nothing was stored."), [request.status]));
+          reset();
+          return;
+        }
+        document.querySelector("main").replaceWith(main);
+        const again = document.getElementById("upload-form");
+        if (again) setup(again);
+      });
+      request.addEventListener("error", () => {
+        showUploadError(gettext("The connection broke off during the upload, so nothing was stored. Please try again."));
+        reset();
+      });
+      function reset() { button.disabled = false; box.hidden = true; }
+      button.disabled = true;
+      box.hidden = false;
+      bar.value = 0;
+      request.send(new FormData(form));
+    });
+
+    document.ondragover = (event) => { event.preventDefault(); document.body.classList.add("dragging"); };
+    document.ondragleave = (event) => { if (!event.relatedTarget) document.body.classList.remove("dragging"); };
+    document.ondrop = (event) => {
+      event.preventDefault();
+      document.body.classList.remove("dragging");
+      if (event.dataTransfer && event.dataTransfer.files.length) add(event.dataTransfer.files);
+    };
+
+    refreshSteps();
+    if (chosen.length) sync();
+    else if (input.files.length) add(input.files);
+  }
+
   const form = document.getElementById("upload-form");
-  const input = form.querySelector('input[type="file"]');
-  const list = document.getElementById("file-list");
-  const maxFiles = Number(form.dataset.maxFiles);
-  const maxFileBytes = Number(form.dataset.maxFileBytes);
-  const maxMediaFileBytes = Number(form.dataset.maxMediaFileBytes);
-  const limitFor = (file) => (/^(video|audio)\//.test(file.type) ? maxMediaFileBytes : maxFileBytes);
-  const maxBatchBytes = Number(form.dataset.maxBatchBytes);
-  let chosen = [];
-
-  function megabytes(bytes) { return (bytes / 1048576).toFixed(1) + " MB"; }
-
-  function sync() {
-    const transfer = new DataTransfer();
-    chosen.forEach((file) => transfer.items.add(file));
-    input.files = transfer.files;
-    render();
-  }
-
-  function render() {
-    list.textContent = "";
-    const total = chosen.reduce((sum, file) => sum + file.size, 0);
-    chosen.forEach((file, index) => {
-      const item = document.createElement("li");
-      const problem = file.size > limitFor(file) ? "larger than " + megabytes(limitFor(file)) : "";
-      if (problem) item.className = "refused";
-      item.append(file.name + " · " + megabytes(file.size) + (problem ? " — " + problem : ""));
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.textContent = "Remove";
-      remove.setAttribute("aria-label", "Remove " + file.name);
-      remove.addEventListener("click", () => { chosen.splice(index, 1); sync(); });
-      item.append(remove);
-      list.append(item);
-    });
-    if (chosen.length > maxFiles || total > maxBatchBytes) {
-      const item = document.createElement("li");
-      item.className = "refused";
-      item.textContent = chosen.length > maxFiles
-        ? "Too many files: at most " + maxFiles + " per batch."
-        : "Too large in all: at most " + megabytes(maxBatchBytes) + " per batch.";
-      list.append(item);
-    }
-  }
-
-  function add(files) {
-    const seen = new Set(chosen.map((f) => f.name + ":" + f.size));
-    Array.from(files).forEach((file) => { if (!seen.has(file.name + ":" + file.size)) chosen.push(file); });
-    sync();
-  }
-
-  input.addEventListener("change", () => { chosen = []; add(input.files); });
-  document.addEventListener("dragover", (event) => { event.preventDefault(); document.body.classList.add("dragging"); });
-  document.addEventListener("dragleave", (event) => { if (!event.relatedTarget) document.body.classList.remove("dragging"); });
-  document.addEventListener("drop", (event) => {
-    event.preventDefault();
-    document.body.classList.remove("dragging");
-    if (event.dataTransfer && event.dataTransfer.files.length) add(event.dataTransfer.files);
-  });
-
-  // Steps: show the chosen processor's options in each step; add, remove and reorder steps.
-  const stepsBox = document.getElementById("steps");
-  const preset = form.querySelector('select[name="preset"]');
-  const addButton = document.getElementById("add-step");
-  const more = document.getElementById("more-steps");
-  if (more) {  // with JavaScript the steps are managed with buttons instead of a disclosure
-    Array.from(more.querySelectorAll("fieldset.step")).forEach((step) => stepsBox.insertBefore(step, addButton));
-    more.remove();
-  }
-  const steps = () => Array.from(stepsBox.querySelectorAll("fieldset.step"));
-  const chooser = (step) => step.querySelector('select[name$="processor"]');
-
-  function refreshSteps() {
-    const usingPreset = preset && preset.value !== "";
-    steps().forEach((step, position) => {
-      const select = chooser(step);
-      step.hidden = usingPreset || (position > 0 && select.value === "");
-      step.querySelectorAll(".options").forEach((box) => { box.hidden = box.dataset.processor !== select.value; });
-    });
-    const visible = steps().filter((s) => !s.hidden);
-    visible.forEach((step, position) => {
-      step.querySelector("legend").textContent = "Step " + (position + 1);
-      step.querySelector(".step-tools").hidden = visible.length < 2;
-    });
-    addButton.hidden = usingPreset || steps().every((step) => !step.hidden);
-  }
-
-  stepsBox.addEventListener("change", (event) => { if (event.target.matches("select")) refreshSteps(); });
-  if (preset) preset.addEventListener("change", refreshSteps);
-  addButton.addEventListener("click", () => {
-    const next = steps().find((step) => step.hidden);
-    if (!next) return;
-    const select = chooser(next);
-    select.value = select.options[1].value;
-    const visible = steps().filter((s) => !s.hidden);
-    stepsBox.insertBefore(next, visible[visible.length - 1].nextSibling);  // a new step goes last
-    refreshSteps();
-    select.focus();
-  });
-  stepsBox.addEventListener("click", (event) => {
-    const button = event.target.closest("button[data-action]");
-    if (!button) return;
-    const step = button.closest("fieldset.step");
-    const visible = steps().filter((s) => !s.hidden);
-    const index = visible.indexOf(step);
-    if (button.dataset.action === "remove") {
-      if (visible.length < 2) return;
-      chooser(step).value = "";
-      stepsBox.insertBefore(step, addButton);
-    } else if (button.dataset.action === "up" && index > 0) {
-      stepsBox.insertBefore(step, visible[index - 1]);
-    } else if (button.dataset.action === "down" && index < visible.length - 1) {
-      stepsBox.insertBefore(visible[index + 1], step);
-    }
-    refreshSteps();
-  });
-
-  // The server reads steps by their field prefix: give them prefixes in the order shown.
-  form.addEventListener("submit", () => {
-    const ordered = steps().filter((s) => !s.hidden).concat(steps().filter((s) => s.hidden));
-    ordered.forEach((step, position) => {
-      const from = step.dataset.prefix;
-      const to = position === 0 ? "" : "step" + (position + 1) + "-";
-      step.querySelectorAll("[name]").forEach((field) => { field.name = to + field.name.slice(from.length); });
-      step.dataset.prefix = to;
-    });
-  });
-  refreshSteps();
-
-  if (input.files.length) add(input.files);
+  if (form) setup(form);
 })();
