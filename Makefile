@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench bench-quick worker beat web flower migrate clean
+.PHONY: run test lint bench bench-quick screenshots messages worker beat web flower migrate clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,16 @@ bench: $(VENV)/.dev
 	$(PY) -m bench
 bench-quick: $(VENV)/.dev
 	$(PY) -m bench --quick
+
+## Screenshots of both pages (desktop, phone, Russian) into docs/screenshots/, from the browser tests.
+screenshots: $(VENV)/.dev
+	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/test_browser.py -q
+
+## Refresh locale/*/LC_MESSAGES/*.po from the code and compile them (needs GNU gettext).
+messages: $(VENV)/.dev
+	$(PY) manage.py makemessages -a --ignore=.venv --ignore=tests --ignore=bench --ignore=var --no-location
+	$(PY) manage.py makemessages -d djangojs -a --ignore=.venv --ignore=tests --ignore=var --no-location
+	$(PY) manage.py compilemessages --ignore=.venv
 
 ## Single processes, for running the parts separately (e.g. against Postgres and Redis from .env).
 web: $(VENV)/.runtime
