@@ -68,6 +68,15 @@ def s3_storage(request: pytest.FixtureRequest, settings) -> S3Server | None:
     return server
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Rate-limit counters and cached pages start empty in every test (the tests' cache is in-process)."""
+    from django.core.cache import cache
+
+    if django_settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):  # never flush a shared Redis
+        cache.clear()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "local_storage: use local file storage instead of S3")
 
@@ -211,7 +220,7 @@ def published(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     """Record what would be published to the broker instead of publishing it (in-process tests)."""
     from backend.batches import dispatch
 
-    sent: dict[str, list] = {"files": [], "archives": [], "queues": []}
+    sent: dict[str, list] = {"files": [], "archives": [], "queues": [], "webhooks": []}
 
     def enqueue_files(ids, queue, countdown=None):
         ids = [str(i) for i in ids]
@@ -221,4 +230,6 @@ def published(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
 
     monkeypatch.setattr(dispatch, "enqueue_files", enqueue_files)
     monkeypatch.setattr(dispatch, "enqueue_archive", lambda batch_id: sent["archives"].append(str(batch_id)) or True)
+    monkeypatch.setattr(dispatch, "enqueue_webhook",
+                        lambda batch_id, event: sent["webhooks"].append((str(batch_id), event)) or True)
     return sent

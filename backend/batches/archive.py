@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from . import storage
+from . import storage, webhooks
 from .models import Batch, BatchFile
 from .names import unique_name
 
@@ -64,7 +64,11 @@ def error_report(failed: list[BatchFile], total: int) -> str:
 
 def _close(batch: Batch, status: str, now: datetime, **fields: object) -> None:
     expires = now + timedelta(seconds=settings.ARCHIVE_LIFETIME_SECONDS)
-    Batch.objects.filter(pk=batch.pk, status__in=[Batch.Status.PENDING, Batch.Status.PROCESSING]).update(
+    closed = Batch.objects.filter(pk=batch.pk, status__in=[Batch.Status.PENDING, Batch.Status.PROCESSING]).update(
         status=status, ready_at=now, expires_at=expires, **fields
     )
-    log.info("batch %s %s; expires %s", batch.pk, status, expires.isoformat())
+    if closed:
+        webhooks.batch_ended(batch.pk, status)
+    log.info("batch %s %s; expires %s", batch.pk, status, expires.isoformat(),
+             extra={"event": f"batch.{status}", "batch": str(batch.pk), "outcome": status,
+                    "duration": round((now - batch.created_at).total_seconds(), 3)})

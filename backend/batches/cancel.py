@@ -8,7 +8,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
-from . import dispatch
+from . import dispatch, webhooks
 from .models import Batch, BatchFile
 
 log = logging.getLogger(__name__)
@@ -32,5 +32,6 @@ def cancel_batch(batch_id: UUID | str) -> bool:
             batch_id=batch_id, status__in=[BatchFile.Status.QUEUED, BatchFile.Status.PROCESSING]
         ).update(status=BatchFile.Status.CANCELLED, finished_at=now)
         transaction.on_commit(lambda: dispatch.enqueue_purge(batch_id))
-    log.info("batch %s cancelled", batch_id)
+        webhooks.batch_ended(batch_id, Batch.Status.CANCELLED)
+    log.info("batch %s cancelled", batch_id, extra={"event": "batch.cancelled", "batch": str(batch_id)})
     return True

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 PROCESS_FILE = "batches.process_file"
 BUILD_ARCHIVE = "batches.build_archive"
 PURGE = "batches.purge"
+SEND_WEBHOOK = "batches.send_webhook"
 
 
 def enqueue_files(file_ids: Iterable[UUID | str], queue: str, countdown: float | None = None) -> int:
@@ -48,9 +49,14 @@ def enqueue_purge(batch_id: UUID | str) -> bool:
     return _send_batch_task(PURGE, batch_id)
 
 
-def _send_batch_task(task: str, batch_id: UUID | str) -> bool:
+def enqueue_webhook(batch_id: UUID | str, event: str) -> bool:
+    """Send a batch's callback; a lost message means no callback (it is a courtesy, not the record)."""
+    return _send_batch_task(SEND_WEBHOOK, batch_id, event)
+
+
+def _send_batch_task(task: str, batch_id: UUID | str, *args: str) -> bool:
     try:
-        app.send_task(task, args=[str(batch_id)], queue="default")
+        app.send_task(task, args=[str(batch_id), *args], queue="default")
         return True
     except Exception:
         log.warning("could not publish %s for batch %s; the sweeper will do it", task, batch_id, exc_info=True)

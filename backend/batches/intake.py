@@ -32,13 +32,13 @@ def queue_for(steps: list[dict], content_type: str) -> str:
     return "media" if "media" in queues else (queues[0] if queues else "images")
 
 
-def create_batch(steps: list[dict], uploads: list[Upload]) -> Batch:
+def create_batch(steps: list[dict], uploads: list[Upload], webhook_url: str = "") -> Batch:
     """Store every original, then record the batch and its files in one transaction;
     the tasks are published only once that transaction has committed.
 
     On any failure nothing is kept: stored originals are deleted again.
     """
-    batch = Batch(id=uuid.uuid4(), file_count=len(uploads))
+    batch = Batch(id=uuid.uuid4(), file_count=len(uploads), webhook_url=webhook_url)
     rows, taken = [], set()
     try:
         batch.steps = _store_assets(batch, steps)
@@ -63,7 +63,8 @@ def create_batch(steps: list[dict], uploads: list[Upload]) -> Batch:
         _discard(batch)
         raise
     log.info("batch %s accepted: %d files, %d bytes, steps %s", batch.pk, len(rows), batch.total_bytes,
-             batch.processor_names)
+             batch.processor_names, extra={"event": "batch.accepted", "batch": str(batch.pk),
+                                           "processor": ",".join(batch.processor_names), "files": len(rows)})
     return batch
 
 

@@ -1,7 +1,7 @@
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
@@ -26,6 +26,8 @@ class UploadSizeLimitMiddleware:
         if length > settings.MAX_BATCH_BYTES + ENVELOPE_BYTES:
             message = _("The upload is too large: a batch may be at most %(limit)s MB. Nothing was stored.") % {
                 "limit": settings.MAX_BATCH_BYTES // (1024 * 1024)}
+            if request.path.startswith("/api/"):
+                return JsonResponse({"error": message}, status=413)
             return render(request, "batches/error.html", {"title": _("Upload too large"), "message": message},
                           status=413)
         return self.get_response(request)

@@ -42,6 +42,9 @@ class Batch(models.Model):
     archive_key = models.CharField(max_length=300, blank=True)
     archive_name = models.CharField(max_length=200, blank=True)
     archive_size = models.PositiveBigIntegerField(default=0)
+    # Optional callback (API): one signed POST per ending event; the delivered events are listed.
+    webhook_url = models.URLField(max_length=2000, blank=True)
+    webhook_events = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

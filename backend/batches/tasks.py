@@ -8,7 +8,7 @@ from celery import shared_task
 from celery.utils.log import get_task_logger
 from django.conf import settings
 
-from . import archive, dispatch, processing, sweeper
+from . import archive, dispatch, processing, sweeper, webhooks
 from .storage import StorageUnavailable
 
 log = get_task_logger(__name__)
@@ -56,6 +56,18 @@ def purge(self, batch_id: str) -> None:  # noqa: ANN001
         sweeper.purge_now(batch_id)
     except StorageUnavailable as exc:
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+
+
+@shared_task(name="batches.send_webhook", bind=True, max_retries=8)
+def send_webhook(self, batch_id: str, event: str) -> None:  # noqa: ANN001
+    try:
+        delivered = webhooks.deliver(batch_id, event)
+    except webhooks.Refused as exc:
+        log.warning("webhook %s for batch %s not sent: %s", event, batch_id, exc)
+        return
+    if not delivered:
+        # 2, 4, 8 … seconds (with jitter), about nine minutes in all before giving up.
+        raise self.retry(countdown=backoff(self.request.retries))
 
 
 @shared_task(name="batches.sweep", ignore_result=True)

@@ -1,0 +1,167 @@
+"""REST API v1: thin views over the same form, intake, status and cancel code as the pages."""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFilesSent
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backend.batches import stats, storage, webhooks
+from backend.batches.cancel import cancel_batch
+from backend.batches.intake import create_batch
+from backend.batches.models import Batch
+from backend.batches.status import batch_status
+from backend.processors import registry
+from backend.processors.schema import options_schema
+
+from . import serializers
+from .permissions import ApiClient, Operator
+from .submission import BadRequest, form_errors, form_for
+from .throttles import BatchCreateThrottle
+
+log = logging.getLogger(__name__)
+
+ERROR = serializers.ErrorSerializer
+NOT_FOUND = OpenApiResponse(ERROR, description="No batch has this id.")
+
+
+def error(message: str, status: int, fields: dict[str, list[str]] | None = None) -> Response:
+    body: dict = {"error": message}
+    if fields:
+        body["fields"] = fields
+    return Response(body, status=status)
+
+
+def batch_body(request: Request, batch: Batch) -> dict:
+    """The waiting page's JSON, with absolute links for programs."""
+    state = batch_status(batch)
+    if state["download_url"]:
+        state["download_url"] = request.build_absolute_uri(state["download_url"])
+    state["cancel_url"] = request.build_absolute_uri(reverse("api:batch-cancel", args=[batch.pk])) \
+        if state["cancel_url"] else None
+    state["status_url"] = request.build_absolute_uri(reverse("api:batch", args=[batch.pk]))
+    state["page_url"] = request.build_absolute_uri(reverse("batches:batch", args=[batch.pk]))
+    return state
+
+
+class ProcessorList(APIView):
+    permission_classes = [ApiClient]
+
+    @extend_schema(responses=serializers.ProcessorSerializer(many=True), summary="Every processing type offered")
+    def get(self, request: Request) -> Response:
+        return Response([
+            {"name": cls.name, "label": str(cls.label), "description": str(cls.description), "queue": cls.queue,
+             "accepts": list(cls.accepts), "options_schema": options_schema(cls)}
+            for cls in registry.available()
+        ])
+
+
+class BatchCollection(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_permissions(self) -> list:
+        return [Operator()] if self.request.method == "GET" else [ApiClient()]
+
+    def get_throttles(self) -> list:
+        return [BatchCreateThrottle()] if self.request.method == "POST" else []
+
+    @extend_schema(
+        summary="Active batches (operators only)",
+        parameters=[OpenApiParameter("status", str, enum=["active", *Batch.Status.values],
+                                     description="`active` is queued and processing; default: active.")],
+        responses={200: serializers.BatchStateSerializer(many=True), 400: ERROR, 401: ERROR, 403: ERROR},
+    )
+    def get(self, request: Request) -> Response:
+        wanted = request.query_params.get("status", "active")
+        if wanted == "active":
+            batches = Batch.objects.filter(status__in=Batch.ACTIVE)
+        elif wanted in Batch.Status.values:
+            batches = Batch.objects.filter(status=wanted)
+        else:
+            return error(f"Unknown status {wanted!r}.", 400, {"status": ["Use active or a batch status."]})
+        return Response([batch_body(request, batch) for batch in batches.order_by("-created_at")[:500]])
+
+    @extend_schema(
+        summary="Upload files and start a batch",
+        request={"multipart/form-data": serializers.BatchCreateSerializer},
+        responses={
+            201: serializers.BatchStateSerializer,
+            400: OpenApiResponse(ERROR, description="Each bad file or field is named in `fields`."),
+            401: ERROR, 403: ERROR,
+            413: OpenApiResponse(ERROR, description="The request is larger than a batch may be."),
+            415: ERROR,
+            429: OpenApiResponse(ERROR, description="Too many batches from this address; see Retry-After."),
+            503: OpenApiResponse(ERROR, description="Storage unreachable; nothing was kept."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        try:
+            data, files = request.data, request.FILES
+        except TooManyFilesSent:
+            return error("Too many files in one request.", 400, {"files": ["Too many files."]})
+        except RequestDataTooBig:
+            return error("The request is too large.", 413)
+        except SuspiciousOperation:
+            return error("The request was malformed.", 400)
+        try:
+            webhook_url = webhooks.validate_url(data.get("webhook_url") or "")
+            form, where_of = form_for(data, files)
+        except BadRequest as bad:
+            return error("The request has mistakes; nothing was stored.", 400, bad.errors)
+        if not form.is_valid():
+            return error("The request has mistakes; nothing was stored.", 400, form_errors(form, where_of))
+        try:
+            batch = create_batch(form.steps, form.uploads, webhook_url=webhook_url)
+        except storage.StorageUnavailable:
+            log.exception("storage unavailable while accepting an API upload")
+            return error("File storage cannot be reached right now, so nothing was kept. Try again later.", 503)
+        response = Response(batch_body(request, batch), status=201)
+        response["Location"] = response.data["status_url"]
+        return response
+
+
+class BatchDetail(APIView):
+    permission_classes = [ApiClient]
+
+    @extend_schema(summary="A batch's state", responses={200: serializers.BatchStateSerializer, 404: NOT_FOUND})
+    def get(self, request: Request, batch_id: UUID) -> Response:
+        batch = Batch.objects.filter(pk=batch_id).first()
+        if batch is None:
+            return error("No batch has this id.", 404)
+        response = Response(batch_body(request, batch))
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class BatchCancel(APIView):
+    permission_classes = [ApiClient]
+
+    @extend_schema(
+        summary="Cancel a batch while work remains", request=None,
+        responses={200: serializers.BatchStateSerializer, 404: NOT_FOUND,
+                   409: OpenApiResponse(ERROR, description="The batch had already ended.")},
+    )
+    def post(self, request: Request, batch_id: UUID) -> Response:
+        batch = Batch.objects.filter(pk=batch_id).first()
+        if batch is None:
+            return error("No batch has this id.", 404)
+        if not cancel_batch(batch.pk):
+            batch.refresh_from_db()
+            return error(f"The batch had already ended ({batch.status}); nothing was changed.", 409)
+        batch.refresh_from_db()
+        return Response(batch_body(request, batch))
+
+
+class Stats(APIView):
+    permission_classes = [Operator]
+
+    @extend_schema(summary="Statistics for operators", responses={200: dict, 401: ERROR, 403: ERROR})
+    def get(self, request: Request) -> Response:
+        return Response(stats.collect())
