@@ -17,7 +17,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 
 ## Web + one worker + beat on the embedded default (SQLite, local files, filesystem broker), at http://127.0.0.1:8000
 run: $(VENV)/.runtime
-	$(PY) manage.py runstack --bind 127.0.0.1:8000
+	LOG_FORMAT=$${LOG_FORMAT:-plain} $(PY) manage.py runstack --bind 127.0.0.1:8000
 
 ## The whole suite: lint, then pytest (uses DATABASE_URL / CELERY_BROKER_URL when set).
 test: $(VENV)/.dev

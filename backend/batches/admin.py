@@ -1,8 +1,17 @@
-from django import forms
-from django.contrib import admin
+import uuid
 
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+
+from backend.processors import registry
+
+from .cancel import cancel_batch
 from .models import Batch, BatchFile, Preset
-from .pipeline import clean_steps
+from .pipeline import MAX_STEPS, clean_steps
+from .retry import retry_failed_files
+from .sweeper import expire_now
 
 
 class BatchFileInline(admin.TabularInline):
@@ -13,19 +22,68 @@ class BatchFileInline(admin.TabularInline):
     readonly_fields = fields
 
 
+class ProcessorFilter(admin.SimpleListFilter):
+    """Batches with the processor at any step of their chain."""
+
+    title = "processor"
+    parameter_name = "processor"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(cls.name, str(cls.label)) for cls in registry.all()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        name = self.value()
+        if not name:
+            return queryset
+        field = "steps" if queryset.model is Batch else "batch__steps"
+        at_any_step = Q()
+        for index in range(MAX_STEPS):
+            at_any_step |= Q(**{f"{field}__{index}__processor": name})
+        return queryset.filter(at_any_step)
+
+
 @admin.register(Batch)
 class BatchAdmin(admin.ModelAdmin):
-    list_display = ("id", "status", "file_count", "done_count", "failed_count", "created_at", "expires_at")
-    list_filter = ("status", "queue")
+    list_display = ("id", "status", "steps_label", "file_count", "done_count", "failed_count", "created_at",
+                    "expires_at")
+    list_filter = ("status", ProcessorFilter, "queue")
     search_fields = ("id", "files__original_name")
     readonly_fields = [f.name for f in Batch._meta.fields]
     inlines = [BatchFileInline]
+    actions = ["retry_failed", "cancel", "expire"]
+
+    @admin.display(description="Steps")
+    def steps_label(self, batch: Batch) -> str:
+        return " → ".join(batch.processor_names)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, term: str) -> tuple[QuerySet, bool]:
+        # An id is searched exactly (a UUID column cannot be searched by LIKE on every database).
+        try:
+            return queryset.filter(pk=uuid.UUID(term.strip())), False
+        except ValueError:
+            return queryset.filter(files__original_name__icontains=term).distinct(), True
+
+    @admin.action(description="Retry failed files")
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = sum(retry_failed_files(batch.pk) for batch in queryset)
+        self.message_user(request, f"{count} failed file(s) queued again.", messages.SUCCESS if count
+                          else messages.WARNING)
+
+    @admin.action(description="Cancel")
+    def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = sum(cancel_batch(batch.pk) for batch in queryset)
+        self.message_user(request, f"{count} batch(es) cancelled; batches that had ended were left alone.")
+
+    @admin.action(description="Expire now (delete every file)")
+    def expire(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = sum(expire_now(batch.pk) for batch in queryset)
+        self.message_user(request, f"{count} batch(es) expired and their files deleted.")
 
 
 @admin.register(BatchFile)
 class BatchFileAdmin(admin.ModelAdmin):
     list_display = ("original_name", "batch", "status", "progress", "attempts", "started_at", "finished_at")
-    list_filter = ("status",)
+    list_filter = ("status", ProcessorFilter, "queue")
     search_fields = ("original_name", "batch__id")
     readonly_fields = [f.name for f in BatchFile._meta.fields]
 

@@ -31,6 +31,7 @@ from backend.processors.imaging import ImageProcessor, run_image_chain
 from . import dispatch, storage
 from .models import Batch, BatchFile
 from .names import safe_filename, unique_name
+from .stats import chain_key
 
 log = logging.getLogger(__name__)
 PROGRESS_MIN_INTERVAL = 1.0  # seconds between progress writes, which also notice a cancelled batch
@@ -97,7 +98,11 @@ def finish(current: Claim, *, results: list[dict] | None = None, error: str = ""
         if batch.finished_count == batch.file_count:
             Batch.objects.filter(pk=batch.pk).update(finished_at=now)
             transaction.on_commit(lambda: dispatch.enqueue_archive(batch.pk))
-    log.info("file %s of batch %s %s%s", current.file.pk, current.file.batch_id, status, f": {error}" if error else "")
+    started = current.file.started_at or now
+    log.info("file %s of batch %s %s%s", current.file.pk, current.file.batch_id, status, f": {error}" if error else "",
+             extra={"event": "file.finished", "batch": str(current.file.batch_id), "file": str(current.file.pk),
+                    "processor": chain_key(current.file.batch.steps), "outcome": status,
+                    "duration": round((now - started).total_seconds(), 3)})
     return True
 
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from . import dispatch, storage
+from . import dispatch, storage, webhooks
 from .models import Batch, BatchFile
 from .processing import Claim, finish
 
@@ -55,8 +55,28 @@ def expire_due_batches(now: datetime, report: SweepReport) -> None:
 def purge(batch: Batch, now: datetime) -> None:
     """Delete every object of the batch; a cancelled batch stays "cancelled", any other becomes "expired"."""
     storage.delete_prefix(batch.prefix)
-    Batch.objects.filter(pk=batch.pk).exclude(status=Batch.Status.CANCELLED).update(status=Batch.Status.EXPIRED)
+    if Batch.objects.filter(pk=batch.pk).exclude(status=Batch.Status.CANCELLED).update(status=Batch.Status.EXPIRED):
+        webhooks.batch_ended(batch.pk, Batch.Status.EXPIRED)
     Batch.objects.filter(pk=batch.pk).update(expired_at=now, archive_key="")
+    log.info("batch %s purged: every object deleted", batch.pk,
+             extra={"event": "batch.expired", "batch": str(batch.pk)})
+
+
+def expire_now(batch_id: object) -> bool:
+    """End a ready or failed batch's download window now and delete its objects (admin action).
+
+    Active batches are left alone: cancel them instead, which also stops their workers.
+    False when nothing was expired. If storage is down, the sweeper deletes the objects later.
+    """
+    now = timezone.now()
+    if not Batch.objects.filter(pk=batch_id, status__in=[Batch.Status.READY, Batch.Status.FAILED],
+                                expired_at__isnull=True).update(expires_at=now):
+        return False
+    try:
+        purge(Batch.objects.get(pk=batch_id), now)
+    except storage.StorageUnavailable:
+        log.warning("could not delete batch %s yet; the sweeper will", batch_id)
+    return True
 
 
 def purge_now(batch_id: str) -> None:

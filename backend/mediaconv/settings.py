@@ -50,6 +50,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by the site itself (no CDN)
     "backend.processors",
     "backend.batches",
 ]
@@ -201,6 +205,52 @@ PIPELINE_PRESETS = {
 # Extra processor modules to import at start-up (comma separated dotted paths).
 PROCESSOR_MODULES = env_list("PROCESSOR_MODULES")
 
+# REST API (/api/v1/, documented at /api/docs/).
+API_REQUIRE_TOKEN = env_bool("API_REQUIRE_TOKEN")  # then every API call needs `Authorization: Token <key>`
+API_BATCH_CREATE_RATE = os.environ.get("API_BATCH_CREATE_RATE", "30/minute")  # per client IP; empty: no limit
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "backend.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Behind nginx the client's address is the last X-Forwarded-For hop nginx added.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0) or None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Media converter API",
+    "DESCRIPTION": "Upload files, follow a batch, download its ZIP. Every error answers JSON: "
+                   '{"error": "...", "fields": {"name": ["message"]}}.',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Callbacks (webhook_url on API batches): which hosts may be called ("*": any public host;
+# ".example.com": that domain and its subdomains; empty: no callbacks), signed with WEBHOOK_SECRET.
+WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS")
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE")  # loopback and private networks (tests, intranets)
+WEBHOOK_SECRET = os.environ.get("WEBHOOK_SECRET") or SECRET_KEY
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+SITE_URL = os.environ.get("SITE_URL", "")  # e.g. https://convert.example.com, for absolute links in callbacks
+
+# /metrics (Prometheus): open to these addresses, or to any client sending `Authorization: Bearer <token>`.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+
+# The cache holds API rate-limit counters and translated script catalogues. Give every web
+# process the same one (Redis) in deployments, or each counts on its own.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+CACHES = {"default": (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL} if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+)}
+
 # Celery. Postgres holds all job state, so there is no result backend.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
@@ -240,8 +290,12 @@ QUEUE_TIME_LIMITS = {  # queue: (soft, hard) seconds
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "backend.mediaconv.logs.JsonFormatter"},
+    },
+    # json (default): one object per line for log collectors; plain: for reading in a terminal.
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": os.environ.get("LOG_FORMAT", "json")}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"botocore": {"level": "WARNING"}, "PIL": {"level": "WARNING"}},
 }

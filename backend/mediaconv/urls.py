@@ -3,11 +3,13 @@ from django.urls import include, path
 from django.views.decorators.cache import cache_page
 from django.views.i18n import JavaScriptCatalog
 
-from . import health
+from . import health, metrics
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
+    path("api/", include("backend.api.urls")),
     path("admin/", admin.site.urls),
     # The language switcher posts here; the pages' scripts read their strings from jsi18n.
     path("i18n/", include("django.conf.urls.i18n")),
