@@ -12,9 +12,11 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,6 +127,25 @@ class Processes:
                                    env=self.env(**env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.running.append(process)
         return process
+
+    def start_web(self, **env: object) -> str:
+        """A gunicorn web process (as in production) on a free loopback port; returns its base URL."""
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        log = open(self.logdir / f"web-{len(self.running)}.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "backend.mediaconv.wsgi", "--bind", f"127.0.0.1:{port}",
+             "--workers", "2"], cwd=ROOT, env=self.env(**env), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        self.running.append(process)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return url
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not start: {self.log_of(process)[-2000:]}")
 
     def log_of(self, process: subprocess.Popen) -> str:
         index = self.running.index(process)

@@ -29,16 +29,23 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"),
 ]
-# Playwright's sync API runs an event loop in this thread; the ORM calls here are plain blocking ones.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 BATCH_URL = re.compile(r".*/b/[0-9a-f-]{36}/$")
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator:
+@pytest.fixture(scope="module", autouse=True)
+def _orm_beside_playwright() -> Iterator[None]:
+    # Playwright's sync API runs an event loop in this thread while this module runs; the ORM
+    # calls here (and the database fixtures' own) are plain blocking ones.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
+
+
+@pytest.fixture(scope="module")
+def browser(_orm_beside_playwright: None) -> Iterator:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -58,8 +65,10 @@ def open_page(browser, live_server, transactional_db) -> Iterator:
         context.set_default_timeout(20_000)
         contexts.append(context)
         page = context.new_page()
-        page.errors = []
+        page.errors = []  # script errors and Content-Security-Policy violations
         page.on("pageerror", lambda error: page.errors.append(str(error)))
+        page.on("console", lambda message: page.errors.append(message.text)
+                if message.type == "error" and "Content Security Policy" in message.text else None)
         return page
 
     yield opener
@@ -178,6 +187,7 @@ def test_a_refused_file_is_flagged_before_anything_is_sent(open_page, live_serve
     page.get_by_role("button", name="Remove notes.txt").click()
     page.get_by_role("button", name="Remove empty.png").click()
     assert page.locator("#file-list li.refused").count() == 0
+    assert page.errors == []
 
 
 def test_the_server_refusal_keeps_the_chosen_files(open_page, live_server, tmp_path):
@@ -227,6 +237,7 @@ def test_the_link_counts_down_and_the_page_says_when_it_expired(open_page, live_
     page.wait_for_selector("#expired:not([hidden])", timeout=10_000)
     assert page.locator("#download").is_hidden()
     shots(page, "batch-expired")
+    assert page.errors == []
     page.get_by_role("link", name="Start a new one").click()
     page.wait_for_url(live_server.url + "/")
 

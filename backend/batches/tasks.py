@@ -15,8 +15,14 @@ log = get_task_logger(__name__)
 
 
 def backoff(retries: int) -> float:
-    """Exponential backoff with full jitter, capped at two minutes."""
-    return random.uniform(0, min(120, 2 ** (retries + 1)))
+    """Exponential backoff with equal jitter, capped at two minutes: 1–2 s, 2–4 s, 4–8 s …
+
+    Half of each wait is fixed, so the retries always span at least a minute (six
+    of them): an S3 restart is waited out, while the other half keeps workers that
+    failed together from retrying together.
+    """
+    ceiling = min(120, 2 ** (retries + 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 @shared_task(name="batches.process_file", bind=True, max_retries=None)
@@ -66,7 +72,7 @@ def send_webhook(self, batch_id: str, event: str) -> None:  # noqa: ANN001
         log.warning("webhook %s for batch %s not sent: %s", event, batch_id, exc)
         return
     if not delivered:
-        # 2, 4, 8 … seconds (with jitter), about nine minutes in all before giving up.
+        # 1–2, 2–4, 4–8 … seconds: three to six minutes in all before giving up.
         raise self.retry(countdown=backoff(self.request.retries))
 
 
