@@ -306,6 +306,38 @@ def test_labelled_controls_and_no_asset_from_elsewhere(open_page, live_server):
     assert {"id_files", "id_processor", "submit-button"} <= reached
 
 
+# WCAG's contrast ratio of each visible text's colour against the background behind it.
+CONTRAST = """() => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const linear = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c;
+    }
+    return [255, 255, 255];
+  };
+  return [...document.querySelectorAll('body *')]
+    .filter((el) => el.offsetParent !== null)
+    .filter((el) => [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim()))
+    .map((el) => {
+      const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))];
+      return [el.tagName + '.' + el.className, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)];
+    });
+}"""
+
+
+def test_text_has_sufficient_contrast(open_page, tmp_path):
+    page = open_page()
+    page.goto("/")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    page.set_input_files("#id_files", [str(image_files(tmp_path, 1)[0]), str(notes)])  # a refused row too
+    low = [(element, round(ratio, 2)) for element, ratio in page.evaluate(CONTRAST) if ratio < 4.5]
+    assert low == [], "WCAG AA asks 4.5:1 for text"
+
+
 def test_the_waiting_page_polls_less_while_nothing_changes(open_page, live_server, tmp_path):
     page = open_page()  # no worker: nothing changes
     page.goto("/")
