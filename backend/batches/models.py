@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+
+def chain_key(steps: list[dict]) -> str:
+    """The processing a batch's files go through, e.g. "resize" or "resize,convert"."""
+    return ",".join(str(step.get("processor")) for step in steps)
 
 
 class Batch(models.Model):
@@ -26,6 +32,8 @@ class Batch(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # The chain of processing steps: [{"processor": name, "options": {...}}, ...].
     steps = models.JSONField()
+    # The same chain by name only, e.g. "resize,convert": what statistics and metrics group by.
+    chain = models.CharField(max_length=300, blank=True, db_index=True)
     queue = models.CharField(max_length=40, default="images")  # the heaviest queue any of its files uses
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     file_count = models.PositiveIntegerField(default=0)
@@ -52,6 +60,10 @@ class Batch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.chain = chain_key(self.steps or [])
+        super().save(*args, **kwargs)
 
     @property
     def prefix(self) -> str:

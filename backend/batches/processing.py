@@ -29,9 +29,8 @@ from backend.processors.base import Progress
 from backend.processors.imaging import ImageProcessor, run_image_chain
 
 from . import dispatch, storage
-from .models import Batch, BatchFile
+from .models import Batch, BatchFile, chain_key
 from .names import safe_filename, unique_name
-from .stats import chain_key
 
 log = logging.getLogger(__name__)
 PROGRESS_MIN_INTERVAL = 1.0  # seconds between progress writes, which also notice a cancelled batch

@@ -10,7 +10,7 @@ import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.utils import timezone
 
 from .models import Batch, BatchFile
@@ -22,11 +22,6 @@ QUEUES = ("images", "media", "default")
 SAMPLE_LIMIT = 50_000
 
 
-def chain_key(steps: list[dict]) -> str:
-    """The processing a file went through, e.g. "resize" or "resize,convert"."""
-    return ",".join(str(step.get("processor")) for step in steps)
-
-
 def processing_durations(since: datetime | None = None) -> dict[str, list[float]]:
     """Seconds from start to finish of each finished file, by processing chain."""
     files = BatchFile.objects.filter(
@@ -35,11 +30,30 @@ def processing_durations(since: datetime | None = None) -> dict[str, list[float]
     )
     if since is not None:
         files = files.filter(finished_at__gte=since)
-    rows = files.order_by("-finished_at").values_list("batch__steps", "started_at", "finished_at")[:SAMPLE_LIMIT]
+    rows = files.order_by("-finished_at").values_list("batch__chain", "started_at", "finished_at")[:SAMPLE_LIMIT]
     durations: dict[str, list[float]] = defaultdict(list)
-    for steps, started, finished in rows:
-        durations[chain_key(steps)].append(max(0.0, (finished - started).total_seconds()))
+    for chain, started, finished in rows:
+        durations[chain].append(max(0.0, (finished - started).total_seconds()))
     return durations
+
+
+def processing_histogram(bounds: tuple[float, ...]) -> dict[str, tuple[list[int], int, float]]:
+    """For each processing chain, over every finished file ever: how many took at most each
+    bound, how many in all, and their total seconds. Counted by the database, so the figures
+    only ever grow (as Prometheus expects of a histogram)."""
+    took = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+    buckets = {f"le_{i}": Count("pk", filter=Q(took__lte=timedelta(seconds=bound))) for i, bound in enumerate(bounds)}
+    rows = (
+        BatchFile.objects.filter(status__in=[BatchFile.Status.DONE, BatchFile.Status.FAILED],
+                                 started_at__isnull=False, finished_at__isnull=False)
+        .annotate(took=took).values("batch__chain")
+        .annotate(count=Count("pk"), total=Sum("took"), **buckets).order_by("batch__chain")
+    )
+    return {
+        row["batch__chain"]: ([row[f"le_{i}"] for i in range(len(bounds))], row["count"],
+                              row["total"].total_seconds() if row["total"] else 0.0)
+        for row in rows
+    }
 
 
 def percentile(values: list[float], fraction: float) -> float:

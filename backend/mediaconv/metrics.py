@@ -44,10 +44,9 @@ class StateCollector(Collector):
         histogram = HistogramMetricFamily("mediaconv_processing_seconds",
                                           "Seconds from start to finish of each file, by processing chain.",
                                           labels=["processor"])
-        for processor, values in sorted(stats.processing_durations().items()):
-            buckets = [(str(bound), sum(1 for value in values if value <= bound)) for bound in BUCKETS]
-            buckets.append(("+Inf", len(values)))
-            histogram.add_metric([processor], buckets, sum_value=sum(values))
+        for processor, (counts, total, seconds) in stats.processing_histogram(BUCKETS).items():
+            buckets = [(str(bound), count) for bound, count in zip(BUCKETS, counts, strict=True)]
+            histogram.add_metric([processor], [*buckets, ("+Inf", total)], sum_value=seconds)
         yield histogram
 
         depth = GaugeMetricFamily("mediaconv_queue_depth", "Messages waiting in each queue.", labels=["queue"])
