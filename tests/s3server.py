@@ -27,13 +27,22 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def free_port(pair_offset: int | None = None) -> int:
+    """A free port (and port + pair_offset, when given) below the kernel's ephemeral range.
+
+    A server restarted in a test must get its port back: in the ephemeral range, an
+    outgoing connection may have taken it meanwhile.
+    """
+    for _ in range(500):
+        port = random.randint(12000, 22000)
+        if _port_free(port) and (pair_offset is None or _port_free(port + pair_offset)):
+            return port
+    raise RuntimeError("no free port")
+
+
 def _free_port_pair() -> int:
     """A port p with p and p + 10000 free (SeaweedFS puts gRPC at +10000)."""
-    for _ in range(200):
-        port = random.randint(20000, 30000)
-        if _port_free(port) and _port_free(port + 10000):
-            return port
-    raise RuntimeError("no free port pair")
+    return free_port(pair_offset=10000)
 
 
 def weed_binary() -> str:
