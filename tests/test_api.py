@@ -25,6 +25,7 @@ from backend.batches.models import Batch, BatchFile
 from backend.processors import registry
 
 from .conftest import encode, noisy_image
+from .helpers import form_fields
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1"
@@ -177,6 +178,17 @@ def test_batch_creation_is_rate_limited_per_client_address(client, published, se
     assert "throttled" in limited.json()["error"].lower()
     other = Client(REMOTE_ADDR="10.1.2.3")
     assert post_batch(other, {"a.jpg": photo()}, processor="resize").status_code == 201, "another address has its own"
+
+
+def test_the_upload_form_shares_the_limit_with_the_api(client, published, settings):
+    settings.API_BATCH_CREATE_RATE = "2/minute"
+    page = client.post("/", {**form_fields("resize"), "files": [SimpleUploadedFile("a.jpg", photo())]})
+    assert page.status_code == 302
+    assert post_batch(client, {"a.jpg": photo()}, processor="resize").status_code == 201
+    refused = client.post("/", {**form_fields("resize"), "files": [SimpleUploadedFile("a.jpg", photo())]})
+    assert refused.status_code == 429 and 0 < int(refused["Retry-After"]) <= 60
+    assert "Too many batches from your address" in refused.content.decode()
+    assert Batch.objects.count() == 2
 
 
 # ---------------------------------------------------------------------------

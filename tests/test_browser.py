@@ -161,6 +161,25 @@ def test_upload_watch_progress_and_download_the_zip(open_page, processes, tmp_pa
     assert page.errors == []
 
 
+def test_files_dropped_on_the_page_join_the_list(open_page, tmp_path):
+    page = open_page()
+    page.goto("/")
+    page.set_input_files("#id_files", [str(image_files(tmp_path, 1)[0])])
+    # What a drag from the desktop delivers: a drop event whose DataTransfer holds files.
+    page.evaluate("""() => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([new Uint8Array(2048)], "dropped.mp4", {type: "video/mp4"}));
+        transfer.items.add(new File(["hello"], "dropped.txt", {type: "text/plain"}));
+        document.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, cancelable: true}));
+        document.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, cancelable: true}));
+    }""")
+    names = page.locator("#file-list .file-name").all_inner_texts()
+    assert names == ["photo 1.jpg", "dropped.mp4", "dropped.txt"]
+    assert page.evaluate("document.getElementById('id_files').files.length") == 3, "the form sends them too"
+    assert page.locator("#file-list li.refused .file-name").all_inner_texts() == ["dropped.txt"]
+    assert page.locator("#file-list li").nth(1).locator(".thumb").inner_text() == "MP4"
+
+
 def test_a_refused_file_is_flagged_before_anything_is_sent(open_page, live_server, tmp_path, shots):
     page = open_page()
     page.goto("/")

@@ -17,6 +17,7 @@ from backend.batches import stats, storage, webhooks
 from backend.batches.cancel import cancel_batch
 from backend.batches.intake import create_batch
 from backend.batches.models import Batch
+from backend.batches.ratelimit import BatchCreateThrottle
 from backend.batches.status import batch_status
 from backend.processors import registry
 from backend.processors.schema import options_schema
@@ -24,7 +25,6 @@ from backend.processors.schema import options_schema
 from . import serializers
 from .permissions import ApiClient, Operator
 from .submission import BadRequest, form_errors, form_for
-from .throttles import BatchCreateThrottle
 
 log = logging.getLogger(__name__)
 

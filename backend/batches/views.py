@@ -17,6 +17,7 @@ from .cancel import cancel_batch
 from .forms import UploadForm
 from .intake import create_batch
 from .models import Batch
+from .ratelimit import BatchCreateThrottle
 from .status import batch_status
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,16 @@ log = logging.getLogger(__name__)
 def upload(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "batches/upload.html", {"form": UploadForm()})
+    throttle = BatchCreateThrottle()  # the same count as the API's: batches per client address
+    if not throttle.allow_request(request, None):
+        wait = max(1, int(throttle.wait() or 1))
+        response = render(request, "batches/error.html", {
+            "title": _("Too many batches"),
+            "message": _("Too many batches from your address in a short time. Nothing was stored; "
+                         "please try again in %(seconds)s seconds.") % {"seconds": wait},
+        }, status=429)
+        response["Retry-After"] = str(wait)
+        return response
     form = UploadForm(request.POST, request.FILES)
     status = 400
     if form.is_valid():

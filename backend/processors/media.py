@@ -222,7 +222,7 @@ class AudioToAac(AudioProcessor):
 
 
 class VideoThumbnailOptions(forms.Form):
-    percent = forms.FloatField(label=_("At (% of the duration)"), min_value=0, max_value=100, initial=10)
+    percent = forms.FloatField(label=_("At (percentage of the duration)"), min_value=0, max_value=100, initial=10)
     seconds = forms.FloatField(label=_("Or at (seconds)"), min_value=0, required=False,
                                help_text=_("When given, used instead of the percentage; never past the end."))
     width = forms.IntegerField(label=_("Width (pixels)"), min_value=16, max_value=4096, required=False,

@@ -68,14 +68,14 @@ def place(image: Image.Image, mark: Image.Image, position: str, margin: int, gap
 class WatermarkOptionsMixin(forms.Form):
     opacity = forms.IntegerField(label=_("Opacity (%)"), min_value=5, max_value=100, initial=50)
     position = forms.ChoiceField(label=_("Position"), choices=POSITIONS, initial="bottom-right")
-    margin = forms.IntegerField(label=_("Margin (% of image width)"), min_value=0, max_value=25, initial=3)
+    margin = forms.IntegerField(label=_("Margin (percentage of image width)"), min_value=0, max_value=25, initial=3)
 
 
 class TextWatermarkOptions(WatermarkOptionsMixin):
     text = forms.CharField(label=_("Text"), max_length=200, initial="© ",
                            help_text=_("Any language: Latin, Cyrillic, Chinese…"),
                            error_messages={"required": _("Enter the text to stamp.")})
-    size = forms.IntegerField(label=_("Text size (% of image width)"), min_value=1, max_value=50, initial=5)
+    size = forms.IntegerField(label=_("Text size (percentage of image width)"), min_value=1, max_value=50, initial=5)
     color = ColourField(label=_("Colour"), initial="#ffffff")
     field_order = ["text", "size", "color", "opacity", "position", "margin"]
 
@@ -114,7 +114,8 @@ def hex_rgb(value: str) -> tuple[int, int, int]:
 
 class ImageWatermarkOptions(WatermarkOptionsMixin):
     logo = ImageFileField(label=_("Logo"), help_text=_("A PNG with transparency works best (at most 5 MB)."))
-    scale = forms.IntegerField(label=_("Logo width (% of image width)"), min_value=1, max_value=100, initial=20)
+    scale = forms.IntegerField(label=_("Logo width (percentage of image width)"), min_value=1, max_value=100,
+                               initial=20)
     field_order = ["logo", "scale", "opacity", "position", "margin"]
 
 

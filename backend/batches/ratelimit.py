@@ -1,9 +1,14 @@
+"""Batches per client address, one count for the upload form and the API."""
+
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
 
 class BatchCreateThrottle(SimpleRateThrottle):
-    """Batch creation per client IP (behind nginx, REST_FRAMEWORK's NUM_PROXIES picks the real one)."""
+    """Batch creation per client IP (behind nginx, REST_FRAMEWORK's NUM_PROXIES picks the real one).
+
+    Works on a plain Django request too: it reads only request.META.
+    """
 
     scope = "batch_create"
 
