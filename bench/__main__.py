@@ -167,10 +167,11 @@ class Stack:
         self.s3.stop()
 
     def purge(self) -> None:
+        from backend.batches.dispatch import QUEUES
         from backend.mediaconv.celery import app
 
         with app.connection_for_write() as conn:
-            for queue in ("images", "media", "default"):
+            for queue in QUEUES:
                 with contextlib.suppress(Exception):  # a queue never declared has nothing to purge
                     conn.default_channel.queue_purge(queue)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.datastructures import MultiValueDict
 
+from backend.batches import webhooks
 from backend.batches.forms import UploadForm
 from backend.batches.pipeline import MAX_STEPS
 from backend.processors import registry
@@ -19,6 +21,22 @@ class BadRequest(Exception):
     def __init__(self, errors: dict[str, list[str]]) -> None:
         super().__init__(errors)
         self.errors = errors
+
+
+def webhook_url(data: Any) -> str:
+    """The request's callback URL, checked as the sender will check it again before calling."""
+    url = data.get("webhook_url") or ""
+    if not url:
+        return ""
+    if not settings.WEBHOOK_ALLOWED_HOSTS:
+        raise BadRequest({"webhook_url": ["This site sends no callbacks (WEBHOOK_ALLOWED_HOSTS is empty)."]})
+    if len(url) > 2000:
+        raise BadRequest({"webhook_url": ["At most 2000 characters."]})
+    try:
+        webhooks.check_url(url)
+    except webhooks.Refused as exc:
+        raise BadRequest({"webhook_url": [f"The callback URL {exc}."]}) from None
+    return url
 
 
 def _json(data: Any, name: str, kind: type) -> Any:

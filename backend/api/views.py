@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backend.batches import stats, storage, webhooks
+from backend.batches import stats, storage
 from backend.batches.cancel import cancel_batch
 from backend.batches.intake import create_batch
 from backend.batches.models import Batch
@@ -24,7 +24,7 @@ from backend.processors.schema import options_schema
 
 from . import serializers
 from .permissions import ApiClient, Operator
-from .submission import BadRequest, form_errors, form_for
+from .submission import BadRequest, form_errors, form_for, webhook_url
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +111,14 @@ class BatchCollection(APIView):
         except SuspiciousOperation:
             return error("The request was malformed.", 400)
         try:
-            webhook_url = webhooks.validate_url(data.get("webhook_url") or "")
+            callback = webhook_url(data)
             form, where_of = form_for(data, files)
         except BadRequest as bad:
             return error("The request has mistakes; nothing was stored.", 400, bad.errors)
         if not form.is_valid():
             return error("The request has mistakes; nothing was stored.", 400, form_errors(form, where_of))
         try:
-            batch = create_batch(form.steps, form.uploads, webhook_url=webhook_url)
+            batch = create_batch(form.steps, form.uploads, webhook_url=callback)
         except storage.StorageUnavailable:
             log.exception("storage unavailable while accepting an API upload")
             return error("File storage cannot be reached right now, so nothing was kept. Try again later.", 503)

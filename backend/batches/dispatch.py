@@ -12,6 +12,8 @@ from django.conf import settings
 from backend.mediaconv.celery import app
 
 log = logging.getLogger(__name__)
+# Every queue work is published on: image work, video and audio work, batch-level tasks.
+QUEUES = ("images", "media", "default")
 PROCESS_FILE = "batches.process_file"
 BUILD_ARCHIVE = "batches.build_archive"
 PURGE = "batches.purge"

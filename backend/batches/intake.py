@@ -64,7 +64,7 @@ def create_batch(steps: list[dict], uploads: list[Upload], webhook_url: str = ""
         raise
     log.info("batch %s accepted: %d files, %d bytes, steps %s", batch.pk, len(rows), batch.total_bytes,
              batch.processor_names, extra={"event": "batch.accepted", "batch": str(batch.pk),
-                                           "processor": ",".join(batch.processor_names), "files": len(rows)})
+                                           "processor": batch.chain, "files": len(rows)})
     return batch
 
 

@@ -11,11 +11,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
-def chain_key(steps: list[dict]) -> str:
-    """The processing a batch's files go through, e.g. "resize" or "resize,convert"."""
-    return ",".join(str(step.get("processor")) for step in steps)
-
-
 class Batch(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Queued")
@@ -62,7 +57,7 @@ class Batch(models.Model):
         return f"{self.id} ({self.status})"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        self.chain = chain_key(self.steps or [])
+        self.chain = ",".join(self.processor_names)  # kept with the steps it is derived from
         super().save(*args, **kwargs)
 
     @property

@@ -29,7 +29,7 @@ from backend.processors.base import Progress
 from backend.processors.imaging import ImageProcessor, run_image_chain
 
 from . import dispatch, storage
-from .models import Batch, BatchFile, chain_key
+from .models import Batch, BatchFile
 from .names import safe_filename, unique_name
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def finish(current: Claim, *, results: list[dict] | None = None, error: str = ""
     started = current.file.started_at or now
     log.info("file %s of batch %s %s%s", current.file.pk, current.file.batch_id, status, f": {error}" if error else "",
              extra={"event": "file.finished", "batch": str(current.file.batch_id), "file": str(current.file.pk),
-                    "processor": chain_key(current.file.batch.steps), "outcome": status,
+                    "processor": current.file.batch.chain, "outcome": status,
                     "duration": round((now - started).total_seconds(), 3)})
     return True
 

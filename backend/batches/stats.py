@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.utils import timezone
 
+from .dispatch import QUEUES
 from .models import Batch, BatchFile
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("images", "media", "default")
 # Percentiles and averages over at most this many of the latest files, so a scrape stays cheap.
 SAMPLE_LIMIT = 50_000
 

@@ -64,23 +64,6 @@ def check_url(url: str) -> tuple[str, int]:
     return host, port
 
 
-def validate_url(url: str) -> str:
-    """The URL, checked for an API request; raises the API's BadRequest naming the field."""
-    if not url:
-        return ""
-    from backend.api.submission import BadRequest
-
-    if not settings.WEBHOOK_ALLOWED_HOSTS:
-        raise BadRequest({"webhook_url": ["This site sends no callbacks (WEBHOOK_ALLOWED_HOSTS is empty)."]})
-    if len(url) > 2000:
-        raise BadRequest({"webhook_url": ["At most 2000 characters."]})
-    try:
-        check_url(url)
-    except Refused as exc:
-        raise BadRequest({"webhook_url": [f"The callback URL {exc}."]}) from None
-    return url
-
-
 def sign(body: bytes) -> str:
     return "sha256=" + hmac.new(settings.WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
 
