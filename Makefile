@@ -46,14 +46,14 @@ messages: $(VENV)/.dev
 ## Single processes, for running the parts separately (e.g. against Postgres and Redis from .env).
 web: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
-	$(PY) -m gunicorn backend.mediaconv.wsgi --bind 127.0.0.1:8000
+	$(PY) -m gunicorn backend.config.wsgi --bind 127.0.0.1:8000
 worker: $(VENV)/.runtime
 	$(PY) -m workers worker
 beat: $(VENV)/.runtime
 	$(PY) -m workers beat
 ## Celery's monitoring UI at http://127.0.0.1:5555 (needs a Redis broker: CELERY_BROKER_URL).
 flower: $(VENV)/.runtime
-	$(VENV)/bin/celery -A backend.mediaconv flower --address=127.0.0.1 --port=5555
+	$(VENV)/bin/celery -A backend.config flower --address=127.0.0.1 --port=5555
 migrate: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
 

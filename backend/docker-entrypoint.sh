@@ -10,7 +10,7 @@ case "${1:-web}" in
     web)
         prepare
         # Long timeout: uploads of large batches stream through one request.
-        exec gunicorn backend.mediaconv.wsgi --bind 0.0.0.0:8000 --workers "${WEB_CONCURRENCY:-3}" \
+        exec gunicorn backend.config.wsgi --bind 0.0.0.0:8000 --workers "${WEB_CONCURRENCY:-3}" \
             --timeout "${WEB_TIMEOUT:-900}" --access-logfile - --forwarded-allow-ips '*'
         ;;
     dev)
@@ -21,7 +21,7 @@ case "${1:-web}" in
         exec python -m workers beat
         ;;
     flower)
-        set -- celery -A backend.mediaconv flower --address=0.0.0.0 --port=5555
+        set -- celery -A backend.config flower --address=0.0.0.0 --port=5555
         if [ -n "${FLOWER_BASIC_AUTH:-}" ]; then set -- "$@" --basic-auth="$FLOWER_BASIC_AUTH"; fi
         if [ -n "${FLOWER_URL_PREFIX:-}" ]; then set -- "$@" --url-prefix="$FLOWER_URL_PREFIX"; fi
         exec "$@"

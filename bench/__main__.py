@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.s3server import S3Server  # noqa: E402 - after the path is set
+from tests.support.s3server import S3Server  # noqa: E402 - after the path is set
 
 TARGETS = {"overhead_12mp": 0.15, "overhead_2mp": 0.30, "scaling": 1.8, "memory_growth": 0.10, "video_ratio": 1.1}
 
@@ -112,14 +112,14 @@ class Stack:
         }
         os.environ.update(self.env)
         create_database(self.env["DATABASE_URL"])
-        os.environ["DJANGO_SETTINGS_MODULE"] = "backend.mediaconv.settings"
+        os.environ["DJANGO_SETTINGS_MODULE"] = "backend.config.settings"
         import django
 
         django.setup()
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        from backend.mediaconv.celery import app
+        from backend.config.celery import app
 
         strangers = app.control.ping(timeout=1.0)
         if strangers:
@@ -128,7 +128,7 @@ class Stack:
         self.purge()
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
-        self.web = self.spawn([sys.executable, "-m", "gunicorn", "backend.mediaconv.wsgi", "--bind",
+        self.web = self.spawn([sys.executable, "-m", "gunicorn", "backend.config.wsgi", "--bind",
                                f"127.0.0.1:{port}", "--workers", "1", "--timeout", "900"], "web")
         self.wait_http(self.base + "/healthz")
 
@@ -141,7 +141,7 @@ class Stack:
 
     def worker(self, queues: str, name: str) -> subprocess.Popen:
         """A worker process, returned once it answers a ping: its start-up is not part of any figure."""
-        from backend.mediaconv.celery import app
+        from backend.config.celery import app
 
         node = f"{name}@bench"
         process = self.spawn([sys.executable, "-m", "workers", "worker", "--concurrency", "1", "--without-heartbeat"],
@@ -168,7 +168,7 @@ class Stack:
 
     def purge(self) -> None:
         from backend.batches.dispatch import QUEUES
-        from backend.mediaconv.celery import app
+        from backend.config.celery import app
 
         with app.connection_for_write() as conn:
             for queue in QUEUES:

@@ -7,9 +7,7 @@ machine's Postgres and Redis), or on the embedded SQLite and filesystem broker.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
-import random
 import shutil
 import signal
 import socket
@@ -23,15 +21,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
-from PIL import Image
 
-from .s3server import S3_BUCKET, S3_KEY, S3_SECRET, S3Server
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT, database_url, purge_broker, s3_storage_setting
+from tests.support.s3server import S3Server
 
 # ---------------------------------------------------------------------------
-# S3: SeaweedFS on loopback (tests/s3server.py)
+# S3: SeaweedFS on loopback (tests/support/s3server.py)
 
 
 @pytest.fixture(scope="session")
@@ -44,21 +39,16 @@ def s3_server() -> Iterator[S3Server]:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def s3_storage_setting(server: S3Server) -> dict:
-    return {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": S3_BUCKET, "endpoint_url": server.endpoint, "access_key": S3_KEY,
-            "secret_key": S3_SECRET, "region_name": "us-east-1", "addressing_style": "path",
-            "signature_version": "s3v4", "file_overwrite": True, "default_acl": None,
-        },
-    }
+def uses_s3(request: pytest.FixtureRequest) -> bool:
+    """Marked `s3`, or running real worker processes (which share nothing with the test but S3)."""
+    return bool(request.node.get_closest_marker("s3")) or bool(
+        {"processes", "s3_server"} & set(request.fixturenames))
 
 
 @pytest.fixture(autouse=True)
 def s3_storage(request: pytest.FixtureRequest, settings) -> S3Server | None:
-    """Every test stores on the real S3 server unless it asks for local storage."""
-    if request.node.get_closest_marker("local_storage"):
+    """Tests store in a local folder of their own; those that need S3 get the real SeaweedFS server."""
+    if not uses_s3(request):
         settings.STORAGES = {**settings.STORAGES, "default": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": str(request.getfixturevalue("tmp_path") / "media"), "allow_overwrite": True},
@@ -80,20 +70,11 @@ def _fresh_cache() -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "local_storage: use local file storage instead of S3")
+    config.addinivalue_line("markers", "s3: store on the real S3 server (SeaweedFS) instead of a local folder")
 
 
 # ---------------------------------------------------------------------------
 # Real worker processes
-
-
-def database_url() -> str:
-    """The URL of the test database that pytest-django created, for other processes."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 class Processes:
@@ -135,7 +116,7 @@ class Processes:
             port = sock.getsockname()[1]
         log = open(self.logdir / f"web-{len(self.running)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "backend.mediaconv.wsgi", "--bind", f"127.0.0.1:{port}",
+            [sys.executable, "-m", "gunicorn", "backend.config.wsgi", "--bind", f"127.0.0.1:{port}",
              "--workers", "2"], cwd=ROOT, env=self.env(**env), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
         self.running.append(process)
@@ -170,16 +151,6 @@ class Processes:
         return "\n".join(f"==> {p.name}\n{p.read_text(errors='replace')[-6000:]}" for p in self.logdir.glob("*.log"))
 
 
-def purge_broker() -> None:
-    from backend.batches.dispatch import QUEUES
-    from backend.mediaconv.celery import app
-
-    with app.connection_for_write() as conn:
-        for queue in QUEUES:
-            with contextlib.suppress(Exception):  # a queue never declared has nothing to purge
-                conn.default_channel.queue_purge(queue)
-
-
 @pytest.fixture
 def processes(s3_server: S3Server, transactional_db, tmp_path: Path) -> Iterator[Processes]:
     purge_broker()
@@ -191,34 +162,6 @@ def processes(s3_server: S3Server, transactional_db, tmp_path: Path) -> Iterator
 
 # ---------------------------------------------------------------------------
 # Test images
-
-
-def noisy_image(size: tuple[int, int], mode: str = "RGB", seed: int = 1) -> Image.Image:
-    """A photo-like image: smooth gradients plus noise, so codecs behave as on photos."""
-    rng = random.Random(seed)
-    base = Image.linear_gradient("L").resize(size)
-    noise = Image.effect_noise(size, 30)
-    channels = [Image.blend(base.rotate(rng.randint(0, 359)).resize(size), noise, 0.3) for _ in range(3)]
-    image = Image.merge("RGB", channels)
-    if mode == "RGBA":
-        alpha = Image.linear_gradient("L").resize(size).point(lambda v: 128 + v // 2)
-        image = image.convert("RGBA")
-        image.putalpha(alpha)
-    elif mode != "RGB":
-        image = image.convert(mode)
-    return image
-
-
-def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **params)
-    return buffer.getvalue()
-
-
-def with_orientation(image: Image.Image, orientation: int, fmt: str = "JPEG") -> bytes:
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    return encode(image, fmt, exif=exif.tobytes())
 
 
 @pytest.fixture
@@ -244,14 +187,14 @@ def published(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
 
     sent: dict[str, list] = {"files": [], "archives": [], "queues": [], "webhooks": []}
 
-    def enqueue_files(ids, queue, countdown=None):
+    def files_publish(ids, queue, countdown=None):
         ids = [str(i) for i in ids]
         sent["files"].extend(ids)
         sent["queues"].extend((i, queue) for i in ids)
         return len(ids)
 
-    monkeypatch.setattr(dispatch, "enqueue_files", enqueue_files)
-    monkeypatch.setattr(dispatch, "enqueue_archive", lambda batch_id: sent["archives"].append(str(batch_id)) or True)
-    monkeypatch.setattr(dispatch, "enqueue_webhook",
+    monkeypatch.setattr(dispatch, "files_publish", files_publish)
+    monkeypatch.setattr(dispatch, "archive_publish", lambda batch_id: sent["archives"].append(str(batch_id)) or True)
+    monkeypatch.setattr(dispatch, "webhook_publish",
                         lambda batch_id, event: sent["webhooks"].append((str(batch_id), event)) or True)
     return sent

@@ -1,18 +1,27 @@
-"""Small helpers shared by tests: uploading through the real view and waiting on state."""
+"""Every helper the tests share: test images, uploads through the real views, running a batch
+in-process, waiting on state, and reading results. Fixtures live in conftest.py."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import random
 import time
 import zipfile
+from pathlib import Path
 
 import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from backend.batches.models import Batch
+from backend.batches import archive, processing
+from backend.batches.models import Batch, BatchFile
 from backend.processors import registry
+from tests.support.s3server import S3_BUCKET, S3_KEY, S3_SECRET, S3Server
+
+ROOT = Path(__file__).resolve().parent.parent
 
 WATERMARK = {
     "processor": "watermark_text",
@@ -102,3 +111,86 @@ def assert_watermarked(original: bytes, result: bytes, where: str = "bottom-righ
     # Re-encoding a lossy format moves pixels a little; the watermark moves its own pixels a lot.
     assert clean < 0.002, f"pixels changed away from the watermark ({clean:.2%})"
     assert marked > 0.01, f"no watermark at {where} ({marked:.2%} of pixels changed)"
+
+
+# ---------------------------------------------------------------------------
+# Test images
+
+
+def noisy_image(size: tuple[int, int], mode: str = "RGB", seed: int = 1) -> Image.Image:
+    """A photo-like image: smooth gradients plus noise, so codecs behave as on photos."""
+    rng = random.Random(seed)
+    base = Image.linear_gradient("L").resize(size)
+    noise = Image.effect_noise(size, 30)
+    channels = [Image.blend(base.rotate(rng.randint(0, 359)).resize(size), noise, 0.3) for _ in range(3)]
+    image = Image.merge("RGB", channels)
+    if mode == "RGBA":
+        alpha = Image.linear_gradient("L").resize(size).point(lambda v: 128 + v // 2)
+        image = image.convert("RGBA")
+        image.putalpha(alpha)
+    elif mode != "RGB":
+        image = image.convert(mode)
+    return image
+
+
+def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def with_orientation(image: Image.Image, orientation: int, fmt: str = "JPEG") -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(image, fmt, exif=exif.tobytes())
+
+
+def photo(seed: int = 1, size: tuple[int, int] = (640, 480)) -> bytes:
+    """A photo-like JPEG."""
+    return encode(noisy_image(size, seed=seed), "JPEG", quality=90)
+
+
+# ---------------------------------------------------------------------------
+# Running batches
+
+
+def run_in_process(batch_id: str) -> Batch:
+    """What workers do, in this process: every file of the batch, then its archive."""
+    for file_id in BatchFile.objects.filter(batch_id=batch_id).order_by("position").values_list("pk", flat=True):
+        processing.file_process(str(file_id))
+    archive.archive_build(str(batch_id))
+    return Batch.objects.get(pk=batch_id)
+
+
+# ---------------------------------------------------------------------------
+# Servers and processes
+
+
+def s3_storage_setting(server: S3Server) -> dict:
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET, "endpoint_url": server.endpoint, "access_key": S3_KEY,
+            "secret_key": S3_SECRET, "region_name": "us-east-1", "addressing_style": "path",
+            "signature_version": "s3v4", "file_overwrite": True, "default_acl": None,
+        },
+    }
+
+
+def database_url() -> str:
+    """The URL of the test database that pytest-django created, for other processes."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def purge_broker() -> None:
+    from backend.batches.dispatch import QUEUES
+    from backend.config.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in QUEUES:
+            with contextlib.suppress(Exception):  # a queue never declared has nothing to purge
+                conn.default_channel.queue_purge(queue)

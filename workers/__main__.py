@@ -22,7 +22,7 @@ from pathlib import Path
 
 
 def celery_argv(role: str, extra: list[str]) -> list[str]:
-    base = [sys.executable, "-m", "celery", "-A", "backend.mediaconv"]
+    base = [sys.executable, "-m", "celery", "-A", "backend.config"]
     level = os.environ.get("LOG_LEVEL", "INFO")
     if role == "beat":
         data_dir = os.environ.get("DATA_DIR", "var")
@@ -48,8 +48,8 @@ def health(role: str) -> int:
         schedule = Path(os.environ.get("DATA_DIR", "var")) / "celerybeat-schedule"
         candidates = [p for p in schedule.parent.glob(schedule.name + "*") if p.is_file()]
         return 0 if candidates and max(time.time() - p.stat().st_mtime for p in candidates) < 600 else 1
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.mediaconv.settings")
-    from backend.mediaconv.celery import app
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.config.settings")
+    from backend.config.celery import app
 
     replies = app.control.ping(destination=[node_name()], timeout=5)
     return 0 if replies else 1

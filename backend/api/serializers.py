@@ -1,6 +1,166 @@
-"""Shapes of requests and answers, for validation of the simple parts and for the OpenAPI document."""
+"""The API's own input and output: serializers that parse requests and render answers.
 
+Input is checked by the same domain rules as the pages (`steps_clean`, `uploads_check`,
+`webhooks.check_url`); error keys name the request's own fields
+("options.width", "steps[1].options.format", "files") in every language.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from backend.batches import webhooks
+from backend.batches.models import Batch, BatchFile
+from backend.batches.steps import MAX_STEPS, InvalidSteps, preset_get, steps_clean, steps_refusal
+from backend.batches.uploads import uploads_check
+
+# Nested deeper than this, a JSON value is refused before it is parsed (a bomb of brackets).
+MAX_JSON_DEPTH = 20
+MAX_JSON_CHARS = 100_000
+
+
+class JsonField(serializers.Field):
+    """A JSON text (a multipart form part) or an already parsed value, of one JSON type."""
+
+    def __init__(self, kind: type, **kwargs: Any) -> None:
+        self.kind = kind
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str):
+            if len(data) > MAX_JSON_CHARS or _depth(data) > MAX_JSON_DEPTH:
+                raise serializers.ValidationError(
+                    f"Too large or too deeply nested (at most {MAX_JSON_CHARS} characters, {MAX_JSON_DEPTH} levels).")
+            try:
+                data = json.loads(data)
+            except ValueError:
+                raise serializers.ValidationError("Not valid JSON.") from None
+        if not isinstance(data, self.kind):
+            raise serializers.ValidationError(f"Must be a JSON {'object' if self.kind is dict else 'array'}.")
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+def _depth(text: str) -> int:
+    """How deeply brackets nest in a JSON text (brackets inside strings count too: an upper bound)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class OptionsField(JsonField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(dict, **kwargs)
+
+
+@extend_schema_field({"type": "array", "maxItems": MAX_STEPS, "items": {
+    "type": "object", "required": ["processor"],
+    "properties": {"processor": {"type": "string"}, "options": {"type": "object", "additionalProperties": True}}}})
+class StepsField(JsonField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(list, **kwargs)
+
+
+class BatchCreateSerializer(serializers.Serializer):
+    """multipart/form-data. Give one of: `processor` (+ `options`), `steps`, or `preset`.
+
+    Option files (a watermark's logo) are parts of their own: `options.<name>`, or with
+    steps `steps[<index>].<name>`.
+    """
+
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True, use_url=False), help_text="One part per file.",
+        error_messages={"required": "Choose at least one file to upload.",
+                        "empty": "Choose at least one file to upload."})
+    processor = serializers.CharField(required=False, help_text="A processor's name (GET /api/v1/processors).")
+    options = OptionsField(required=False, help_text='JSON object of options, e.g. {"width": 800}.')
+    steps = StepsField(required=False, help_text=f'JSON array of up to {MAX_STEPS} steps: '
+                                                 '[{"processor": "resize", "options": {…}}, …].')
+    preset = serializers.CharField(required=False, help_text="A preset's key (GET /api/v1/presets).")
+    webhook_url = serializers.CharField(required=False, help_text="Receives one signed POST when the batch ends.")
+
+    def validate_webhook_url(self, url: str) -> str:
+        if not url:
+            return ""
+        if not settings.WEBHOOK_ALLOWED_HOSTS:
+            raise serializers.ValidationError("This site sends no callbacks (WEBHOOK_ALLOWED_HOSTS is empty).")
+        if len(url) > 2000:
+            raise serializers.ValidationError("At most 2000 characters.")
+        try:
+            webhooks.check_url(url)
+        except webhooks.WebhookRefused as exc:
+            raise serializers.ValidationError(f"The callback URL {exc}.") from None
+        return url
+
+    def validate(self, data: dict) -> dict:
+        given = [name for name in ("preset", "steps", "processor") if data.get(name) not in (None, "")]
+        if not given:
+            raise serializers.ValidationError({"processor": ["Choose what to do with the files: give processor, "
+                                                             "steps or preset."]})
+        if len(given) > 1 or (data.get("options") and "processor" not in given):
+            raise serializers.ValidationError({given[0]: ["Give only one of: preset, steps, or processor with "
+                                                          "options."]})
+        source = given[0]
+        if source == "preset":
+            preset = preset_get(data["preset"])
+            if preset is None:
+                raise serializers.ValidationError({"preset": ["No preset has this key (GET /api/v1/presets)."]})
+            raw_steps, step_files = preset.steps, []
+        elif source == "steps":
+            raw_steps = data["steps"]
+            step_files = [self._option_files(f"steps[{index}]") for index in range(len(raw_steps))]
+        else:
+            raw_steps = [{"processor": data["processor"], "options": data.get("options") or {}}]
+            step_files = [self._option_files("options")]
+        try:
+            steps = steps_clean(raw_steps, step_files)
+        except InvalidSteps as invalid:
+            raise serializers.ValidationError(_step_errors(invalid, source)) from None
+        uploads, problems = uploads_check(data["files"], steps_refusal([step["processor"] for step in steps]))
+        if problems:
+            raise serializers.ValidationError({"files": problems})
+        return {"steps": steps, "uploads": uploads, "webhook_url": data.get("webhook_url", "")}
+
+    def _option_files(self, part: str) -> dict[str, UploadedFile]:
+        """The request's option files for one step: parts named `<part>.<option>`."""
+        prefix = f"{part}."
+        return {key.removeprefix(prefix): value for key, value in self.initial_data.items()
+                if key.startswith(prefix) and isinstance(value, UploadedFile)}
+
+
+def _step_errors(invalid: InvalidSteps, source: str) -> dict[str, list[str]]:
+    """Each problem under the request's own name for it."""
+    errors: dict[str, list[str]] = {}
+    for problem, sentence in zip(invalid.problems, invalid.sentences(), strict=True):
+        if source == "preset":
+            key, message = "preset", sentence  # the preset's steps are not the client's: say which step
+        elif problem.step is None:
+            key, message = source, problem.message
+        elif source == "steps":
+            key, message = f"steps[{problem.step}]" + (f".{problem.field}" if problem.field else ""), problem.message
+        else:  # processor + options: the one step's fields are named directly
+            key, message = problem.field or "processor", problem.message
+        errors.setdefault(key, []).append(message)
+    return errors
+
+
+# ---------------------------------------------------------------------------
+# Answers
 
 
 class ProcessorSerializer(serializers.Serializer):
@@ -12,45 +172,67 @@ class ProcessorSerializer(serializers.Serializer):
     options_schema = serializers.DictField(help_text="JSON Schema of the `options` object.")
 
 
-class BatchCreateSerializer(serializers.Serializer):
-    """multipart/form-data. Give one of: `processor` (+ `options`), `steps`, or `preset`."""
-
-    files = serializers.ListField(child=serializers.FileField(), help_text="One part per file.")
-    processor = serializers.CharField(required=False, help_text="A processor's name (GET /api/v1/processors).")
-    options = serializers.CharField(required=False, help_text='JSON object of options, e.g. {"width": 800}.')
-    steps = serializers.CharField(
-        required=False, help_text='JSON array of up to 5 steps: [{"processor": "resize", "options": {…}}, …].')
-    preset = serializers.CharField(required=False, help_text="A preset's key instead of processor or steps.")
-    webhook_url = serializers.URLField(required=False, help_text="Receives one signed POST when the batch ends.")
+class PresetSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="Give it as `preset` when creating a batch.")
+    label = serializers.CharField()
+    steps = serializers.ListField(child=serializers.DictField(), help_text='[{"processor": name, "options": {…}}, …]')
 
 
 class FileStateSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
     size = serializers.IntegerField()
-    status = serializers.CharField()
-    status_label = serializers.CharField()
-    progress = serializers.FloatField()
-    error = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=BatchFile.Status.values)
+    status_label = serializers.CharField(help_text="The status in the client's language.")
+    status_icon = serializers.CharField()
+    progress = serializers.FloatField(min_value=0, max_value=1)
+    error = serializers.CharField(allow_null=True, help_text="Why the file failed, in plain words.")
 
 
 class BatchStateSerializer(serializers.Serializer):
+    """A batch's state (the waiting page's own figures), with absolute links for programs."""
+
     id = serializers.UUIDField()
-    status = serializers.ChoiceField(choices=["pending", "processing", "ready", "failed", "expired", "cancelled"])
-    processors = serializers.ListField(child=serializers.CharField())
+    status = serializers.ChoiceField(choices=Batch.Status.values)
+    status_label = serializers.CharField(help_text="The status in the client's language.")
+    status_icon = serializers.CharField()
+    processors = serializers.ListField(child=serializers.CharField(), help_text="The chain of processor names.")
+    processor_labels = serializers.ListField(child=serializers.CharField())
     file_count = serializers.IntegerField()
     done_count = serializers.IntegerField()
     failed_count = serializers.IntegerField()
-    progress = serializers.FloatField()
+    progress = serializers.FloatField(min_value=0, max_value=1)
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     ready_at = serializers.DateTimeField(allow_null=True)
-    expires_at = serializers.DateTimeField(allow_null=True)
-    eta_seconds = serializers.IntegerField(allow_null=True)
-    download_url = serializers.URLField(allow_null=True, help_text="Absolute; only while the batch is ready.")
-    status_url = serializers.URLField()
-    page_url = serializers.URLField(help_text="The waiting page people see.")
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="When the download stops working.")
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+    now = serializers.DateTimeField(help_text="The server's clock, for the countdowns.")
+    elapsed_seconds = serializers.IntegerField()
+    eta_seconds = serializers.IntegerField(allow_null=True, help_text="Estimated seconds left, once there is a pace.")
+    expires_in_seconds = serializers.IntegerField(allow_null=True)
+    archive_name = serializers.CharField(allow_null=True)
+    archive_size = serializers.IntegerField(allow_null=True)
+    download_url = serializers.SerializerMethodField(help_text="Absolute; only while the batch is ready.")
+    cancel_url = serializers.SerializerMethodField(help_text="POST here to cancel; only while work remains.")
+    status_url = serializers.SerializerMethodField()
+    page_url = serializers.SerializerMethodField(help_text="The waiting page people see.")
     files = FileStateSerializer(many=True)
+
+    def _absolute(self, name: str, state: dict) -> str:
+        return self.context["request"].build_absolute_uri(reverse(name, args=[state["id"]]))
+
+    def get_download_url(self, state: dict) -> str | None:
+        return self._absolute("web:download", state) if state["downloadable"] else None
+
+    def get_cancel_url(self, state: dict) -> str | None:
+        return self._absolute("api:batch-cancel", state) if state["cancellable"] else None
+
+    def get_status_url(self, state: dict) -> str:
+        return self._absolute("api:batch", state)
+
+    def get_page_url(self, state: dict) -> str:
+        return self._absolute("web:batch", state)
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -1,4 +1,4 @@
-"""REST API v1: thin views over the same form, intake, status and cancel code as the pages."""
+"""REST API v1: thin views; serializers parse and render, the domain does the work."""
 
 from __future__ import annotations
 
@@ -6,49 +6,48 @@ import logging
 from uuid import UUID
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFilesSent
-from django.urls import reverse
+from django.http import HttpRequest, JsonResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backend.batches import stats, storage
-from backend.batches.cancel import cancel_batch
-from backend.batches.intake import create_batch
+from backend.batches import storage
+from backend.batches.intake import batch_create
+from backend.batches.lifecycle import batch_cancel
 from backend.batches.models import Batch
-from backend.batches.ratelimit import BatchCreateThrottle
-from backend.batches.status import batch_status
+from backend.batches.selectors import batch_state
+from backend.batches.steps import presets_list
+from backend.ops import stats
 from backend.processors import registry
 from backend.processors.schema import options_schema
 
 from . import serializers
 from .permissions import ApiClient, Operator
-from .submission import BadRequest, form_errors, form_for, webhook_url
+from .throttling import BatchCreateThrottle
 
 log = logging.getLogger(__name__)
 
 ERROR = serializers.ErrorSerializer
 NOT_FOUND = OpenApiResponse(ERROR, description="No batch has this id.")
+MISTAKES = "The request has mistakes; nothing was stored."
 
 
-def error(message: str, status: int, fields: dict[str, list[str]] | None = None) -> Response:
+def error(message: str, status: int, fields: dict | None = None) -> Response:
     body: dict = {"error": message}
     if fields:
-        body["fields"] = fields
+        body["fields"] = {key: [str(message) for message in messages] for key, messages in fields.items()}
     return Response(body, status=status)
 
 
 def batch_body(request: Request, batch: Batch) -> dict:
-    """The waiting page's JSON, with absolute links for programs."""
-    state = batch_status(batch)
-    if state["download_url"]:
-        state["download_url"] = request.build_absolute_uri(state["download_url"])
-    state["cancel_url"] = request.build_absolute_uri(reverse("api:batch-cancel", args=[batch.pk])) \
-        if state["cancel_url"] else None
-    state["status_url"] = request.build_absolute_uri(reverse("api:batch", args=[batch.pk]))
-    state["page_url"] = request.build_absolute_uri(reverse("batches:batch", args=[batch.pk]))
-    return state
+    return serializers.BatchStateSerializer(batch_state(batch), context={"request": request}).data
+
+
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Any other address under /api/: the API's own error shape, not the site's HTML page."""
+    return JsonResponse({"error": "There is no API endpoint at this address; see /api/docs/."}, status=404)
 
 
 class ProcessorList(APIView):
@@ -56,11 +55,19 @@ class ProcessorList(APIView):
 
     @extend_schema(responses=serializers.ProcessorSerializer(many=True), summary="Every processing type offered")
     def get(self, request: Request) -> Response:
-        return Response([
+        return Response(serializers.ProcessorSerializer([
             {"name": cls.name, "label": str(cls.label), "description": str(cls.description), "queue": cls.queue,
              "accepts": list(cls.accepts), "options_schema": options_schema(cls)}
             for cls in registry.available()
-        ])
+        ], many=True).data)
+
+
+class PresetList(APIView):
+    permission_classes = [ApiClient]
+
+    @extend_schema(responses=serializers.PresetSerializer(many=True), summary="Named chains of steps")
+    def get(self, request: Request) -> Response:
+        return Response(serializers.PresetSerializer(presets_list(), many=True).data)
 
 
 class BatchCollection(APIView):
@@ -103,22 +110,18 @@ class BatchCollection(APIView):
     )
     def post(self, request: Request) -> Response:
         try:
-            data, files = request.data, request.FILES
+            data = request.data
         except TooManyFilesSent:
             return error("Too many files in one request.", 400, {"files": ["Too many files."]})
         except RequestDataTooBig:
             return error("The request is too large.", 413)
         except SuspiciousOperation:
             return error("The request was malformed.", 400)
+        serializer = serializers.BatchCreateSerializer(data=data)
+        if not serializer.is_valid():
+            return error(MISTAKES, 400, serializer.errors)
         try:
-            callback = webhook_url(data)
-            form, where_of = form_for(data, files)
-        except BadRequest as bad:
-            return error("The request has mistakes; nothing was stored.", 400, bad.errors)
-        if not form.is_valid():
-            return error("The request has mistakes; nothing was stored.", 400, form_errors(form, where_of))
-        try:
-            batch = create_batch(form.steps, form.uploads, webhook_url=callback)
+            batch = batch_create(**serializer.validated_data)
         except storage.StorageUnavailable:
             log.exception("storage unavailable while accepting an API upload")
             return error("File storage cannot be reached right now, so nothing was kept. Try again later.", 503)
@@ -152,7 +155,7 @@ class BatchCancel(APIView):
         batch = Batch.objects.filter(pk=batch_id).first()
         if batch is None:
             return error("No batch has this id.", 404)
-        if not cancel_batch(batch.pk):
+        if not batch_cancel(batch.pk):
             batch.refresh_from_db()
             return error(f"The batch had already ended ({batch.status}); nothing was changed.", 409)
         batch.refresh_from_db()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 import tempfile
 import zipfile
-from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.utils import timezone
 
-from . import storage, webhooks
+from . import storage
+from .lifecycle import batch_close
 from .models import Batch, BatchFile
 from .names import unique_name
 
@@ -23,7 +22,7 @@ def archive_name(batch: Batch) -> str:
     return f"{'-'.join(batch.processor_names)}-{str(batch.id)[:8]}.zip".replace("_", "-")
 
 
-def build_archive(batch_id: str) -> None:
+def archive_build(batch_id: str) -> None:
     """Stream every result into one ZIP in storage and open the download window.
 
     Idempotent: a batch that is not waiting for its archive is left alone, and a
@@ -37,7 +36,7 @@ def build_archive(batch_id: str) -> None:
     failed = [f for f in files if f.status == BatchFile.Status.FAILED]
     now = timezone.now()
     if not done:
-        _close(batch, Batch.Status.FAILED, now)
+        batch_close(batch, Batch.Status.FAILED, now)
         return
     key, name = f"{batch.prefix}{archive_name(batch)}", archive_name(batch)
     with tempfile.TemporaryFile(prefix="mediaconv-zip-") as spool:
@@ -53,22 +52,10 @@ def build_archive(batch_id: str) -> None:
             if failed:
                 archive.writestr("errors.txt", error_report(failed, len(files)), zipfile.ZIP_DEFLATED)
         size = storage.save(key, spool)
-    _close(batch, Batch.Status.READY, now, archive_key=key, archive_name=name, archive_size=size)
+    batch_close(batch, Batch.Status.READY, now, archive_key=key, archive_name=name, archive_size=size)
 
 
 def error_report(failed: list[BatchFile], total: int) -> str:
     lines = [f"{len(failed)} of {total} files could not be processed:", ""]
     lines += [f"- {f.original_name}: {f.error}" for f in failed]
     return "\n".join(lines) + "\n"
-
-
-def _close(batch: Batch, status: str, now: datetime, **fields: object) -> None:
-    expires = now + timedelta(seconds=settings.ARCHIVE_LIFETIME_SECONDS)
-    closed = Batch.objects.filter(pk=batch.pk, status__in=[Batch.Status.PENDING, Batch.Status.PROCESSING]).update(
-        status=status, ready_at=now, expires_at=expires, **fields
-    )
-    if closed:
-        webhooks.batch_ended(batch.pk, status)
-    log.info("batch %s %s; expires %s", batch.pk, status, expires.isoformat(),
-             extra={"event": f"batch.{status}", "batch": str(batch.pk), "outcome": status,
-                    "duration": round((now - batch.created_at).total_seconds(), 3)})

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from django.conf import settings
 
-from backend.mediaconv.celery import app
+from backend.config.celery import app
 
 log = logging.getLogger(__name__)
 # Every queue work is published on: image work, video and audio work, batch-level tasks.
@@ -20,7 +20,7 @@ PURGE = "batches.purge"
 SEND_WEBHOOK = "batches.send_webhook"
 
 
-def enqueue_files(file_ids: Iterable[UUID | str], queue: str, countdown: float | None = None) -> int:
+def files_publish(file_ids: Iterable[UUID | str], queue: str, countdown: float | None = None) -> int:
     """Publish one task per file on `queue` (after `countdown` seconds); returns how many went out."""
     soft, hard = settings.QUEUE_TIME_LIMITS.get(queue, settings.QUEUE_TIME_LIMITS["images"])
     sent = 0
@@ -34,24 +34,24 @@ def enqueue_files(file_ids: Iterable[UUID | str], queue: str, countdown: float |
     return sent
 
 
-def enqueue_batch_files(files: Iterable) -> int:
+def batch_files_publish(files: Iterable) -> int:
     """Publish each file (a BatchFile) on its own queue: images and video of one batch go to different workers."""
     by_queue: dict[str, list] = {}
     for file in files:
         by_queue.setdefault(file.queue, []).append(file.pk)
-    return sum(enqueue_files(ids, queue) for queue, ids in by_queue.items())
+    return sum(files_publish(ids, queue) for queue, ids in by_queue.items())
 
 
-def enqueue_archive(batch_id: UUID | str) -> bool:
+def archive_publish(batch_id: UUID | str) -> bool:
     return _send_batch_task(BUILD_ARCHIVE, batch_id)
 
 
-def enqueue_purge(batch_id: UUID | str) -> bool:
+def purge_publish(batch_id: UUID | str) -> bool:
     """Delete a cancelled batch's objects now; the sweeper does it anyway if this is lost."""
     return _send_batch_task(PURGE, batch_id)
 
 
-def enqueue_webhook(batch_id: UUID | str, event: str) -> bool:
+def webhook_publish(batch_id: UUID | str, event: str) -> bool:
     """Send a batch's callback; a lost message means no callback (it is a courtesy, not the record)."""
     return _send_batch_task(SEND_WEBHOOK, batch_id, event)
 

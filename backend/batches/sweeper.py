@@ -14,9 +14,9 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from . import dispatch, storage, webhooks
+from . import dispatch, storage
+from .lifecycle import Claim, batch_mark_purged, file_finish, file_requeue
 from .models import Batch, BatchFile
-from .processing import Claim, finish
 
 log = logging.getLogger(__name__)
 
@@ -29,40 +29,36 @@ class SweepReport:
     archives_requeued: list[str] = field(default_factory=list)
 
 
-def sweep(now: datetime | None = None) -> SweepReport:
+def batches_sweep(now: datetime | None = None) -> SweepReport:
     now = now or timezone.now()
     report = SweepReport()
-    expire_due_batches(now, report)
-    recover_stale_files(now, report)
-    republish_waiting_files(now, report)
-    republish_missing_archives(now, report)
+    batches_expire_due(now, report)
+    files_recover_stale(now, report)
+    files_republish_waiting(now, report)
+    archives_republish_missing(now, report)
     if any(vars(report).values()):
         log.info("sweep: %s", report)
     return report
 
 
-def expire_due_batches(now: datetime, report: SweepReport) -> None:
+def batches_expire_due(now: datetime, report: SweepReport) -> None:
     """Delete every object of each batch past its deadline (or cancelled), then mark it so."""
     for batch in Batch.objects.filter(expires_at__lte=now, expired_at__isnull=True):
         try:
-            purge(batch, now)
+            batch_purge_objects(batch, now)
         except storage.StorageUnavailable:
             log.warning("could not delete %s yet; next sweep tries again", batch.prefix, exc_info=True)
             continue
         report.expired.append(str(batch.pk))
 
 
-def purge(batch: Batch, now: datetime) -> None:
+def batch_purge_objects(batch: Batch, now: datetime) -> None:
     """Delete every object of the batch; a cancelled batch stays "cancelled", any other becomes "expired"."""
     storage.delete_prefix(batch.prefix)
-    if Batch.objects.filter(pk=batch.pk).exclude(status=Batch.Status.CANCELLED).update(status=Batch.Status.EXPIRED):
-        webhooks.batch_ended(batch.pk, Batch.Status.EXPIRED)
-    Batch.objects.filter(pk=batch.pk).update(expired_at=now, archive_key="")
-    log.info("batch %s purged: every object deleted", batch.pk,
-             extra={"event": "batch.expired", "batch": str(batch.pk)})
+    batch_mark_purged(batch, now)
 
 
-def expire_now(batch_id: object) -> bool:
+def batch_expire_now(batch_id: object) -> bool:
     """End a ready or failed batch's download window now and delete its objects (admin action).
 
     Active batches are left alone: cancel them instead, which also stops their workers.
@@ -73,38 +69,38 @@ def expire_now(batch_id: object) -> bool:
                                 expired_at__isnull=True).update(expires_at=now):
         return False
     try:
-        purge(Batch.objects.get(pk=batch_id), now)
+        batch_purge_objects(Batch.objects.get(pk=batch_id), now)
     except storage.StorageUnavailable:
         log.warning("could not delete batch %s yet; the sweeper will", batch_id)
     return True
 
 
-def purge_now(batch_id: str) -> None:
+def batch_purge(batch_id: str) -> None:
     """Purge one batch whose deadline has passed (a cancelled one, right after cancelling)."""
     now = timezone.now()
     batch = Batch.objects.filter(pk=batch_id, expires_at__lte=now).first()
     if batch is not None:
-        purge(batch, now)
+        batch_purge_objects(batch, now)
 
 
-def recover_stale_files(now: datetime, report: SweepReport) -> None:
+def files_recover_stale(now: datetime, report: SweepReport) -> None:
     """Files whose worker stopped reporting: back to the queue, or failed after too many tries."""
     stale = now - timedelta(seconds=settings.STALE_AFTER_SECONDS)
     lost = BatchFile.objects.filter(status=BatchFile.Status.PROCESSING, heartbeat_at__lt=stale).select_related("batch")
     for file in lost:
         current = Claim(file, file.attempts)
         if file.attempts >= settings.MAX_ATTEMPTS:
-            if finish(current, error=(
+            if file_finish(current, error=(
                 f"Processing stopped unexpectedly {file.attempts} times on this file, so it was given up."
             )):
                 report.given_up.append(str(file.pk))
             continue
-        if current.rows().update(status=BatchFile.Status.QUEUED, queued_at=now):
-            dispatch.enqueue_files([file.pk], file.queue)
+        if file_requeue(current, now):
+            dispatch.files_publish([file.pk], file.queue)
             report.requeued.append(str(file.pk))
 
 
-def republish_waiting_files(now: datetime, report: SweepReport) -> None:
+def files_republish_waiting(now: datetime, report: SweepReport) -> None:
     """Queued files nobody started for a long time: their message was probably lost (broker restart)."""
     cutoff = now - timedelta(seconds=settings.REQUEUE_AFTER_SECONDS)
     waiting = BatchFile.objects.filter(status=BatchFile.Status.QUEUED, queued_at__lt=cutoff).exclude(
@@ -115,11 +111,11 @@ def republish_waiting_files(now: datetime, report: SweepReport) -> None:
         if BatchFile.objects.filter(pk=file.pk, status=BatchFile.Status.QUEUED, queued_at=file.queued_at).update(
             queued_at=now
         ):
-            dispatch.enqueue_files([file.pk], file.queue)
+            dispatch.files_publish([file.pk], file.queue)
             report.requeued.append(str(file.pk))
 
 
-def republish_missing_archives(now: datetime, report: SweepReport) -> None:
+def archives_republish_missing(now: datetime, report: SweepReport) -> None:
     """Batches whose files are all finished but whose archive never got built."""
     cutoff = now - timedelta(seconds=settings.STALE_AFTER_SECONDS)
     waiting = Batch.objects.filter(
@@ -128,5 +124,5 @@ def republish_missing_archives(now: datetime, report: SweepReport) -> None:
         finished_at__lt=cutoff,
     )
     for batch in waiting:
-        if dispatch.enqueue_archive(batch.pk):
+        if dispatch.archive_publish(batch.pk):
             report.archives_requeued.append(str(batch.pk))

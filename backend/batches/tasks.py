@@ -1,4 +1,8 @@
-"""Celery tasks: thin wrappers that add retries around the plain functions."""
+"""Celery tasks: thin wrappers that add retries around the plain functions.
+
+The task names ("batches.process_file"…) are the wire format between web and workers
+of different versions: they stay as they are.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from celery import shared_task
 from celery.utils.log import get_task_logger
 from django.conf import settings
 
-from . import archive, dispatch, processing, sweeper, webhooks
+from . import archive, dispatch, lifecycle, processing, sweeper, webhooks
 from .storage import StorageUnavailable
 
 log = get_task_logger(__name__)
@@ -28,11 +32,11 @@ def backoff(retries: int) -> float:
 @shared_task(name="batches.process_file", bind=True, max_retries=None)
 def process_file(self, file_id: str) -> None:  # noqa: ANN001
     try:
-        processing.process_file(file_id)
-    except processing.Busy as busy:
+        processing.file_process(file_id)
+    except processing.FileBusy as busy:
         # Running elsewhere, or its worker died mid-task: look again once a silent claim counts as stale.
         # A fresh message, so these rounds do not use up the storage retries.
-        dispatch.enqueue_files([file_id], busy.queue, countdown=settings.STALE_AFTER_SECONDS + 5)
+        dispatch.files_publish([file_id], busy.queue, countdown=settings.STALE_AFTER_SECONDS + 5)
     except StorageUnavailable as exc:
         if self.request.retries >= settings.STORAGE_RETRIES:
             log.error("storage still unavailable for file %s; giving up: %s", file_id, exc)
@@ -42,15 +46,16 @@ def process_file(self, file_id: str) -> None:  # noqa: ANN001
 
 
 def _fail_unreachable(file_id: str) -> None:
-    current = processing.claim(file_id)
+    current = lifecycle.file_claim(file_id)
     if current is not None:
-        processing.finish(current, error="File storage could not be reached for a long time, so the file was given up.")
+        lifecycle.file_finish(current, error="File storage could not be reached for a long time, "
+                                             "so the file was given up.")
 
 
 @shared_task(name="batches.build_archive", bind=True, max_retries=None)
 def build_archive(self, batch_id: str) -> None:  # noqa: ANN001
     try:
-        archive.build_archive(batch_id)
+        archive.archive_build(batch_id)
     except StorageUnavailable as exc:
         # No cap: the batch must end; the sweeper would republish it anyway.
         raise self.retry(exc=exc, countdown=backoff(min(self.request.retries, 6))) from exc
@@ -59,7 +64,7 @@ def build_archive(self, batch_id: str) -> None:  # noqa: ANN001
 @shared_task(name="batches.purge", bind=True, max_retries=5)
 def purge(self, batch_id: str) -> None:  # noqa: ANN001
     try:
-        sweeper.purge_now(batch_id)
+        sweeper.batch_purge(batch_id)
     except StorageUnavailable as exc:
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
 
@@ -68,7 +73,7 @@ def purge(self, batch_id: str) -> None:  # noqa: ANN001
 def send_webhook(self, batch_id: str, event: str) -> None:  # noqa: ANN001
     try:
         delivered = webhooks.deliver(batch_id, event)
-    except webhooks.Refused as exc:
+    except webhooks.WebhookRefused as exc:
         log.warning("webhook %s for batch %s not sent: %s", event, batch_id, exc)
         return
     if not delivered:
@@ -78,5 +83,4 @@ def send_webhook(self, batch_id: str, event: str) -> None:  # noqa: ANN001
 
 @shared_task(name="batches.sweep", ignore_result=True)
 def sweep() -> None:
-    sweeper.sweep()
-
+    sweeper.batches_sweep()

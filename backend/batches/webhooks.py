@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 EVENTS = ("ready", "failed", "expired", "cancelled")
 
 
-class Refused(Exception):
+class WebhookRefused(Exception):
     """This URL may not be called."""
 
 
@@ -43,24 +43,24 @@ def _host_allowed(host: str) -> bool:
 
 
 def check_url(url: str) -> tuple[str, int]:
-    """The host and port to call; raises Refused with the reason when the URL may not be called."""
+    """The host and port to call; raises WebhookRefused with the reason when the URL may not be called."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Refused("must be an http or https URL")
+        raise WebhookRefused("must be an http or https URL")
     if parts.username or parts.password:
-        raise Refused("must not carry a user name or password")
+        raise WebhookRefused("must not carry a user name or password")
     host = parts.hostname.lower()
     if not _host_allowed(host):
-        raise Refused(f"{host} is not among the hosts this site sends callbacks to")
+        raise WebhookRefused(f"{host} is not among the hosts this site sends callbacks to")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     if not settings.WEBHOOK_ALLOW_PRIVATE:
         try:
             addresses = {info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)}
         except socket.gaierror:
-            raise Refused(f"{host} cannot be resolved") from None
+            raise WebhookRefused(f"{host} cannot be resolved") from None
         for address in addresses:
             if not ipaddress.ip_address(address.split("%")[0]).is_global:
-                raise Refused(f"{host} resolves to a private address ({address})")
+                raise WebhookRefused(f"{host} resolves to a private address ({address})")
     return host, port
 
 
@@ -77,8 +77,8 @@ def payload(batch: Batch, event: str) -> dict:
             "done_count": batch.done_count, "failed_count": batch.failed_count,
             "ready_at": batch.ready_at.isoformat() if batch.ready_at else None,
             "expires_at": batch.expires_at.isoformat() if batch.expires_at else None,
-            "page_url": site + reverse("batches:batch", args=[batch.pk]),
-            "download_url": site + reverse("batches:download", args=[batch.pk]) if event == "ready" else None,
+            "page_url": site + reverse("web:batch", args=[batch.pk]),
+            "download_url": site + reverse("web:download", args=[batch.pk]) if event == "ready" else None,
         },
         "sent_at": timezone.now().isoformat(),
     }
@@ -92,7 +92,7 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 def deliver(batch_id: str, event: str) -> bool:
     """POST the event once; True when delivered (or nothing is to be sent), False to try again later.
 
-    Raises Refused when the URL may not be called any more (no point retrying).
+    Raises WebhookRefused when the URL may not be called any more (no point retrying).
     """
     batch = Batch.objects.filter(pk=batch_id).first()
     if batch is None or not batch.webhook_url or event in batch.webhook_events:
@@ -127,4 +127,4 @@ def batch_ended(batch_id: object, event: str) -> None:
 
     wants = Batch.objects.filter(pk=batch_id).filter(~Q(webhook_url="")).exists()
     if wants:
-        transaction.on_commit(lambda: dispatch.enqueue_webhook(batch_id, event))
+        transaction.on_commit(lambda: dispatch.webhook_publish(batch_id, event))

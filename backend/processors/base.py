@@ -37,6 +37,9 @@ class Processor(abc.ABC):
     description: ClassVar[str] = ""
     queue: ClassVar[str] = "images"  # Celery queue its work goes to ("images" or "media")
     accepts: ClassVar[tuple[str, ...]] = ("image/*",)  # sniffed content types, globs allowed
+    # The kind of file it makes ("image", "video" or "audio"); None: the kind it was given.
+    # The next step of a chain must accept it, which is checked when the batch is submitted.
+    produces: ClassVar[str | None] = None
     Options: ClassVar[type[forms.Form]] = NoOptions
     order: ClassVar[int] = 100  # position in the form's list
 
@@ -67,6 +70,16 @@ class Processor(abc.ABC):
     @classmethod
     def accepts_type(cls, content_type: str) -> bool:
         return any(fnmatch.fnmatch(content_type, pattern) for pattern in cls.accepts)
+
+    @classmethod
+    def accepts_kind(cls, kind: str) -> bool:
+        """Whether it takes files of this kind ("image", "video", "audio") at all."""
+        return any(pattern.split("/", 1)[0] == kind for pattern in cls.accepts)
+
+    @classmethod
+    def output_kind(cls, kind: str) -> str:
+        """The kind of file it makes from a file of `kind`."""
+        return cls.produces or kind
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:

@@ -188,6 +188,7 @@ class AudioProcessor(MediaProcessor):
 
     Options = AudioOptions
     needs = "audio"
+    produces = "audio"
     codec: ClassVar[str]
     extension: ClassVar[str]
     container_options: ClassVar[tuple[str, ...]] = ()
@@ -243,6 +244,7 @@ class VideoThumbnail(MediaProcessor):
     label = _("Video thumbnail")
     description = _("One JPEG frame from the video, at a percentage of its length or a time in seconds.")
     accepts = VIDEO_TYPES
+    produces = "image"
     Options = VideoThumbnailOptions
     order = 250
 

@@ -1,0 +1,100 @@
+"""Reads: one description of a batch's state, shared by the waiting page, its JSON and the API.
+
+Links are the callers' business (the pages and the API each add their own).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from backend.processors import registry
+
+from .models import Batch, BatchFile
+
+# Shown beside the words, never instead of them; plain symbols that common fonts have (no emoji).
+STATUS_ICONS = {
+    "pending": "○", "queued": "○", "processing": "◐", "ready": "✓", "done": "✓",
+    "failed": "✗", "expired": "⊗", "cancelled": "⊘",
+}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def effective_status(batch: Batch, now: datetime) -> str:
+    if batch.status == Batch.Status.CANCELLED:
+        return batch.status
+    return Batch.Status.EXPIRED if batch.is_expired(now) else batch.status
+
+
+def processor_labels(batch: Batch) -> list[str]:
+    labels = []
+    for name in batch.processor_names:
+        cls = registry.get(name)
+        labels.append(cls.label if cls else name)
+    return labels
+
+
+def timing(batch: Batch, status: str, progress: float, now: datetime) -> dict[str, int | None]:
+    """Seconds since upload, an estimate of the seconds left, and the seconds the link still works."""
+    end = batch.ready_at or batch.finished_at or batch.cancelled_at or now
+    elapsed = max(0, int((end - batch.created_at).total_seconds()))
+    eta = None
+    # From the pace so far; only once there is some pace to go by.
+    if status in Batch.ACTIVE and batch.started_at and 0.02 <= progress < 1:
+        running = (now - batch.started_at).total_seconds()
+        eta = max(1, round(running * (1 - progress) / progress))
+    expires_in = None
+    if status == Batch.Status.READY and batch.expires_at:
+        expires_in = max(0, int((batch.expires_at - now).total_seconds()))
+    return {"elapsed_seconds": elapsed, "eta_seconds": eta, "expires_in_seconds": expires_in}
+
+
+def batch_state(batch: Batch, now: datetime | None = None) -> dict:
+    now = now or timezone.now()
+    status = effective_status(batch, now)
+    files = list(batch.files.order_by("position"))
+    finished = {BatchFile.Status.DONE, BatchFile.Status.FAILED}
+    progress = (
+        sum(1.0 if f.status in finished else f.progress for f in files) / len(files) if files else 0.0
+    )
+    downloadable = status == Batch.Status.READY
+    return {
+        "id": str(batch.id),
+        "status": status,
+        "status_label": str(Batch.Status(status).label),
+        "processors": batch.processor_names,
+        "processor_labels": [str(label) for label in processor_labels(batch)],
+        "status_icon": STATUS_ICONS[status],
+        "file_count": batch.file_count,
+        "done_count": batch.done_count,
+        "failed_count": batch.failed_count,
+        "progress": round(progress, 4),
+        "created_at": _iso(batch.created_at),
+        "started_at": _iso(batch.started_at),
+        "ready_at": _iso(batch.ready_at),
+        "expires_at": _iso(batch.expires_at) if status != Batch.Status.CANCELLED else None,
+        "now": now.isoformat(),
+        **timing(batch, status, progress, now),
+        "archive_name": batch.archive_name if downloadable else None,
+        "archive_size": batch.archive_size if downloadable else None,
+        "downloadable": downloadable,
+        "cancellable": status in Batch.ACTIVE,
+        "cancelled_at": _iso(batch.cancelled_at),
+        "files": [
+            {
+                "id": str(f.id),
+                "name": f.original_name,
+                "size": f.size,
+                "status": f.status,
+                "status_label": str(BatchFile.Status(f.status).label),
+                "status_icon": STATUS_ICONS[f.status],
+                "progress": round(1.0 if f.status in finished else f.progress, 4),
+                "error": f.error or None,
+            }
+            for f in files
+        ],
+    }

@@ -1,0 +1,203 @@
+"""What an upload really is, judged from its bytes (names and browser types are not trusted),
+and whether this service takes it: the one check of uploaded files, for the pages and the API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import IO
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from PIL import Image, UnidentifiedImageError
+
+from .names import safe_filename
+
+# Decoders we accept input for. Pillow knows many more; fewer decoders, less attack surface.
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
+# Extension that matches each sniffed type, used for storage keys and result names.
+EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "image/tiff": ".tiff",
+    "image/bmp": ".bmp",
+    "video/mp4": ".mp4",
+    "video/quicktime": ".mov",
+    "video/webm": ".webm",
+    "video/x-matroska": ".mkv",
+    "video/x-msvideo": ".avi",
+    "audio/mp4": ".m4a",
+    "audio/wav": ".wav",
+    "audio/flac": ".flac",
+    "audio/ogg": ".ogg",
+    "audio/mpeg": ".mp3",
+    "audio/aac": ".aac",
+}
+TYPE_NAMES = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/webp": "WebP",
+    "image/gif": "GIF",
+    "image/tiff": "TIFF",
+    "image/bmp": "BMP",
+    "video/mp4": gettext_lazy("MP4 video"),
+    "video/quicktime": gettext_lazy("QuickTime video"),
+    "video/webm": gettext_lazy("WebM video"),
+    "video/x-matroska": gettext_lazy("Matroska video"),
+    "video/x-msvideo": gettext_lazy("AVI video"),
+    "audio/mp4": gettext_lazy("M4A audio"),
+    "audio/wav": gettext_lazy("WAV audio"),
+    "audio/flac": gettext_lazy("FLAC audio"),
+    "audio/ogg": gettext_lazy("Ogg audio"),
+    "audio/mpeg": gettext_lazy("MP3 audio"),
+    "audio/aac": gettext_lazy("AAC audio"),
+}
+# QuickTime files without an ftyp box start with one of these.
+QUICKTIME_BOXES = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
+UNKNOWN = "application/octet-stream"
+
+
+class UploadRefused(Exception):
+    """The upload is refused; the message says why, in plain words."""
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    content_type: str
+    width: int = 0
+    height: int = 0
+
+
+def sniff(fileobj: IO[bytes]) -> Sniffed:
+    """Identify an upload by its content. Raises UploadRefused for decompression bombs."""
+    fileobj.seek(0)
+    if not fileobj.read(1):
+        raise UploadRefused(_("is empty"))
+    fileobj.seek(0)
+    try:
+        # Only the header is read here: cheap, and no pixel is decoded.
+        with Image.open(fileobj, formats=IMAGE_FORMATS) as image:
+            width, height = image.size
+            mime = Image.MIME.get(image.format or "", UNKNOWN)
+    except Image.DecompressionBombError:
+        raise UploadRefused(_too_many_pixels()) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+        fileobj.seek(0)
+        head = fileobj.read(64)
+        fileobj.seek(0)
+        return Sniffed(media_type(head))
+    finally:
+        fileobj.seek(0)
+    if width * height > settings.MAX_IMAGE_PIXELS:
+        raise UploadRefused(_too_many_pixels(width, height))
+    if width < 1 or height < 1:
+        raise UploadRefused(_("has no pixels"))
+    return Sniffed(mime, width, height)
+
+
+def media_type(head: bytes) -> str:
+    """The container a video or audio file declares in its first bytes, or UNKNOWN.
+
+    Only a first filter: the worker's ffprobe, restricted to the same containers,
+    has the last word. Text formats (playlists, concat lists) never match.
+    """
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand == b"qt  ":
+            return "video/quicktime"
+        return "audio/mp4" if brand in {b"M4A ", b"M4B "} else "video/mp4"
+    if head[4:8] in QUICKTIME_BOXES:
+        return "video/quicktime"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video/webm" if b"webm" in head else "video/x-matroska"
+    if head.startswith(b"RIFF") and head[8:12] in {b"AVI ", b"WAVE"}:
+        return "video/x-msvideo" if head[8:12] == b"AVI " else "audio/wav"
+    if head.startswith(b"fLaC"):
+        return "audio/flac"
+    if head.startswith(b"OggS"):
+        return "audio/ogg"
+    if head.startswith(b"ID3"):
+        return "audio/mpeg"
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
+        return "audio/aac"  # ADTS frame header
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "audio/mpeg"  # MPEG audio frame header
+    return UNKNOWN
+
+
+def is_media(content_type: str) -> bool:
+    return content_type.startswith(("video/", "audio/"))
+
+
+def _too_many_pixels(width: int = 0, height: int = 0) -> str:
+    limit = f"{settings.MAX_IMAGE_PIXELS / 1e6:g}"
+    if width:
+        return _("is too large (%(width)s×%(height)s): at most %(limit)s megapixels are accepted") % {
+            "width": width, "height": height, "limit": limit}
+    return _("is too large: at most %(limit)s megapixels are accepted") % {"limit": limit}
+
+
+def describe(content_type: str) -> str:
+    return str(TYPE_NAMES.get(content_type, _("not an image, video or audio file this service can read")))
+
+
+def kind_of(content_type: str) -> str:
+    """"image", "video" or "audio": what steps of a chain are matched on."""
+    return content_type.split("/", 1)[0]
+
+
+@dataclass
+class Upload:
+    file: UploadedFile
+    name: str  # safe to show and to derive result names from
+    sniffed: Sniffed
+
+
+MB = 1024 * 1024
+
+
+def _mb(size: int) -> str:
+    return f"{size / MB:.1f} MB"
+
+
+def uploads_check(files: Sequence[UploadedFile],
+                  refusal: Callable[[str], str | None]) -> tuple[list[Upload], list[str]]:
+    """Sniff and size-check every file; `refusal(content_type)` says why the chosen steps cannot take a type.
+
+    Returns the accepted uploads and one sentence per problem (a file refused, too many
+    files, too much in all); the batch is accepted only when there are no problems.
+    """
+    errors: list[str] = []
+    if len(files) > settings.MAX_FILES_PER_BATCH:
+        return [], [_("Too many files: %(count)s chosen, at most %(limit)s per batch.")
+                    % {"count": len(files), "limit": settings.MAX_FILES_PER_BATCH}]
+    uploads = []
+    for file in files:
+        name = safe_filename(file.name or "")
+        try:
+            sniffed = sniff(file)
+        except UploadRefused as exc:
+            errors.append(_("“%(name)s” %(reason)s.") % {"name": name, "reason": exc})
+            continue
+        media = is_media(sniffed.content_type)
+        limit = settings.MAX_MEDIA_FILE_BYTES if media else settings.MAX_FILE_BYTES
+        if file.size > limit:
+            message = (_("“%(name)s” is %(size)s; each video or audio file may be at most %(limit)s.") if media
+                       else _("“%(name)s” is %(size)s; each image may be at most %(limit)s."))
+            errors.append(message % {"name": name, "size": _mb(file.size), "limit": _mb(limit)})
+            continue
+        reason = refusal(sniffed.content_type)
+        if reason:
+            errors.append(_("“%(name)s” is %(type)s; %(reason)s.") % {
+                "name": name, "type": describe(sniffed.content_type), "reason": reason})
+            continue
+        uploads.append(Upload(file=file, name=name, sniffed=sniffed))
+    total = sum(f.size for f in files)
+    if total > settings.MAX_BATCH_BYTES:
+        errors.append(_("The files add up to %(total)s; a batch may be at most %(limit)s.")
+                      % {"total": _mb(total), "limit": _mb(settings.MAX_BATCH_BYTES)})
+    return uploads, errors

@@ -1,0 +1,323 @@
+"""Settings, read from the environment.
+
+With no variable set the service runs on an embedded default: SQLite, local file
+storage and a filesystem Celery broker, all under ./var/. Every variable is
+documented in .env.example.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    """An integer setting; unset or empty (as in .env.example) means the default."""
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _local_secret_key() -> str:
+    """A stable key for the embedded default, so sessions survive restarts."""
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+DEBUG = env_bool("DEBUG")
+SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "backend.config.apps.MediaconvAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by the site itself (no CDN)
+    "backend.processors",
+    "backend.batches",  # the domain: models, lifecycle, processing, storage (no HTTP)
+    "backend.web",  # the pages people use
+    "backend.api",  # the REST API
+    "backend.ops",  # health, metrics, statistics, runstack
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "backend.config.security.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "backend.web.middleware.UploadSizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language comes from the switcher's cookie, else from the browser's Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "backend.config.urls"
+WSGI_APPLICATION = "backend.config.wsgi.application"
+CSRF_FAILURE_VIEW = "backend.web.views.csrf_failure"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "backend.web.context_processors.limits",
+            ],
+        },
+    },
+]
+
+# Database: Postgres in every real deployment; SQLite file for the embedded default.
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share the file: wait for locks instead of failing, and
+    # take the write lock up front so two writers never deadlock on an upgrade.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    # Worker processes must see the test database, so it lives in a file too.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
+else:
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ru", "Русский")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", DATA_DIR / "static"))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing one
+WHITENOISE_USE_FINDERS = True
+
+# Storage: S3 (MinIO, SeaweedFS, AWS) when a bucket is named, local files otherwise.
+S3_BUCKET = os.environ.get("S3_BUCKET", "")
+S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None
+# The address browsers use for presigned downloads, when it differs from the one
+# the servers use (e.g. http://minio:9000 inside compose, https://site/s3 outside).
+S3_PUBLIC_ENDPOINT_URL = os.environ.get("S3_PUBLIC_ENDPOINT_URL") or S3_ENDPOINT_URL
+S3_REGION = os.environ.get("S3_REGION", "us-east-1")
+MEDIA_ROOT = DATA_DIR / "media"
+
+if S3_BUCKET:
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": S3_ENDPOINT_URL,
+            "access_key": os.environ.get("S3_ACCESS_KEY_ID"),
+            "secret_key": os.environ.get("S3_SECRET_ACCESS_KEY"),
+            "region_name": S3_REGION,
+            "addressing_style": "path",
+            "signature_version": "s3v4",
+            "file_overwrite": True,  # keys are deterministic: a retried task overwrites its own result
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "allow_overwrite": True},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# Limits. The form and the API refuse anything beyond them before storing a byte.
+MAX_FILES_PER_BATCH = env_int("MAX_FILES_PER_BATCH", 100)
+MAX_FILE_BYTES = env_int("MAX_FILE_BYTES", 50 * 1024 * 1024)  # one image
+MAX_MEDIA_FILE_BYTES = env_int("MAX_MEDIA_FILE_BYTES", 1024 * 1024 * 1024)  # one video or audio file
+MAX_BATCH_BYTES = env_int("MAX_BATCH_BYTES", 2 * 1024 * 1024 * 1024)
+# Pillow refuses images above this many pixels (decompression bombs); set explicitly.
+MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 100_000_000)
+# Django counts files itself and answers 400 past its own limit; keep it above ours
+# so the form can say what is wrong.
+DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES_PER_BATCH + 1
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to temp files
+ARCHIVE_LIFETIME_SECONDS = env_int("ARCHIVE_LIFETIME_SECONDS", 3600)
+# Presigned links are short-lived and never outlive the batch.
+DOWNLOAD_LINK_SECONDS = env_int("DOWNLOAD_LINK_SECONDS", 600)
+
+# Reliability knobs (see README, "Reliability").
+SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 60)
+# A running file whose worker has not reported for this long is taken as lost.
+STALE_AFTER_SECONDS = env_int("STALE_AFTER_SECONDS", 120)
+HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 10)
+# A queued file not started after this long is published again (lost message).
+REQUEUE_AFTER_SECONDS = env_int("REQUEUE_AFTER_SECONDS", 600)
+# How many times a file may be started before it is failed for good.
+MAX_ATTEMPTS = env_int("MAX_ATTEMPTS", 3)
+STORAGE_RETRIES = env_int("STORAGE_RETRIES", 6)
+# Named chains offered in the form next to the presets administrators add in the admin.
+PIPELINE_PRESETS = {
+    "web-gallery": {
+        "label": "Web gallery: 1600 px, © watermark, WebP 80",
+        "steps": [
+            {"processor": "resize", "options": {"mode": "fit", "width": 1600, "height": 1600}},
+            {"processor": "watermark_text", "options": {"text": "©", "size": 4, "opacity": 50, "color": "#ffffff",
+                                                        "position": "bottom-right", "margin": 3}},
+            {"processor": "convert", "options": {"format": "WEBP", "quality": 80}},
+        ],
+    },
+    "social-square": {
+        "label": "Social square: 1080×1080 crop, no metadata, JPEG 85",
+        "steps": [
+            {"processor": "resize", "options": {"mode": "fill", "width": 1080, "height": 1080}},
+            {"processor": "cleanup", "options": {}},
+            {"processor": "convert", "options": {"format": "JPEG", "quality": 85, "progressive": True}},
+        ],
+    },
+}
+# Extra processor modules to import at start-up (comma separated dotted paths).
+PROCESSOR_MODULES = env_list("PROCESSOR_MODULES")
+
+# REST API (/api/v1/, documented at /api/docs/).
+API_REQUIRE_TOKEN = env_bool("API_REQUIRE_TOKEN")  # then every API call needs `Authorization: Token <key>`
+API_BATCH_CREATE_RATE = os.environ.get("API_BATCH_CREATE_RATE", "30/minute")  # per client IP; empty: no limit
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "backend.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Behind nginx the client's address is the last X-Forwarded-For hop nginx added.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0) or None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Media converter API",
+    "DESCRIPTION": "Upload files, follow a batch, download its ZIP. Every error answers JSON: "
+                   '{"error": "...", "fields": {"name": ["message"]}}.',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Callbacks (webhook_url on API batches): which hosts may be called ("*": any public host;
+# ".example.com": that domain and its subdomains; empty: no callbacks), signed with WEBHOOK_SECRET.
+WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS")
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE")  # loopback and private networks (tests, intranets)
+WEBHOOK_SECRET = os.environ.get("WEBHOOK_SECRET") or SECRET_KEY
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+SITE_URL = os.environ.get("SITE_URL", "")  # e.g. https://convert.example.com, for absolute links in callbacks
+
+# /metrics (Prometheus): open to these addresses, or to any client sending `Authorization: Bearer <token>`.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+
+# The cache holds API rate-limit counters and translated script catalogues. Give every web
+# process the same one (Redis) in deployments, or each counts on its own.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+CACHES = {"default": (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL} if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+)}
+
+# Celery. Postgres holds all job state, so there is no result backend.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = DATA_DIR / "broker"
+    for _sub in ("queue", "processed", "control"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        # kombu's default is ./control, which would land in the working directory (the repository).
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+    }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Unacked messages come back after this long if a whole worker host vanishes;
+    # the sweeper usually notices much sooner through the heartbeat.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT", 7200)}
+
+# Video and audio (ffmpeg). Each file gets MEDIA_TIME_LIMIT_BASE + FACTOR × its duration seconds.
+MEDIA_MAX_DURATION_SECONDS = env_int("MEDIA_MAX_DURATION_SECONDS", 2 * 3600)
+MEDIA_MAX_SIDE = env_int("MEDIA_MAX_SIDE", 7680)
+MEDIA_MAX_OUTPUT_BYTES = env_int("MEDIA_MAX_OUTPUT_BYTES", 4 * 1024 * 1024 * 1024)
+MEDIA_PROBE_TIMEOUT = env_int("MEDIA_PROBE_TIMEOUT", 15)
+MEDIA_TIME_LIMIT_BASE = env_int("MEDIA_TIME_LIMIT_BASE", 60)
+MEDIA_TIME_LIMIT_FACTOR = env_int("MEDIA_TIME_LIMIT_FACTOR", 6)
+
+IMAGE_SOFT_TIME_LIMIT = env_int("IMAGE_SOFT_TIME_LIMIT", 120)
+# Celery's limit is only the backstop behind the per-file limit above.
+MEDIA_SOFT_TIME_LIMIT = env_int(
+    "MEDIA_SOFT_TIME_LIMIT", MEDIA_TIME_LIMIT_BASE + MEDIA_TIME_LIMIT_FACTOR * MEDIA_MAX_DURATION_SECONDS + 600
+)
+QUEUE_TIME_LIMITS = {  # queue: (soft, hard) seconds
+    "images": (IMAGE_SOFT_TIME_LIMIT, IMAGE_SOFT_TIME_LIMIT + 30),
+    "media": (MEDIA_SOFT_TIME_LIMIT, MEDIA_SOFT_TIME_LIMIT + 60),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "backend.config.logs.JsonFormatter"},
+    },
+    # json (default): one object per line for log collectors; plain: for reading in a terminal.
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": os.environ.get("LOG_FORMAT", "json")}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"botocore": {"level": "WARNING"}, "PIL": {"level": "WARNING"}},
+}
+
+# Production hardening, on whenever DEBUG is off and HTTPS is declared.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+HTTPS = env_bool("HTTPS")
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
+# Every subdomain must be HTTPS too, and the site may be put on browsers' preload list;
+# turn these off when a subdomain still serves plain HTTP.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS)
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # no script reads it: forms carry the token themselves
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"

@@ -1,0 +1,145 @@
+"""The pages: thin views over the domain (intake, lifecycle, selectors) and the upload form."""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from django.conf import settings
+from django.core.exceptions import SuspiciousOperation, TooManyFilesSent
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from backend.api.throttling import BatchCreateThrottle
+from backend.batches import storage
+from backend.batches.intake import batch_create
+from backend.batches.lifecycle import batch_cancel
+from backend.batches.models import Batch
+from backend.batches.selectors import batch_state
+
+from .forms import UploadForm
+
+log = logging.getLogger(__name__)
+
+
+@require_http_methods(["GET", "POST"])
+def upload(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return render(request, "web/upload.html", {"form": UploadForm()})
+    throttle = BatchCreateThrottle()  # the same count as the API's: batches per client address
+    if not throttle.allow_request(request, None):
+        wait = max(1, int(throttle.wait() or 1))
+        response = render(request, "web/error.html", {
+            "title": _("Too many batches"),
+            "message": _("Too many batches from your address in a short time. Nothing was stored; "
+                         "please try again in %(seconds)s seconds.") % {"seconds": wait},
+        }, status=429)
+        response["Retry-After"] = str(wait)
+        return response
+    form = UploadForm(request.POST, request.FILES)
+    status = 400
+    if form.is_valid():
+        try:
+            batch = batch_create(form.steps, form.uploads)
+        except storage.StorageUnavailable:
+            log.exception("storage unavailable while accepting an upload")
+            form.add_error(None, _("File storage cannot be reached right now, so nothing was kept. "
+                                   "Please try again in a minute."))
+            status = 503
+        else:
+            return redirect("web:batch", batch_id=batch.id)
+    return render(request, "web/upload.html", {"form": form}, status=status)
+
+
+def _expired(request: HttpRequest, batch: Batch) -> HttpResponse:
+    """410 Gone: the page says whether the batch expired or was cancelled."""
+    return render(request, "web/expired.html", {"batch": batch}, status=410)
+
+
+def page_state(batch: Batch) -> dict:
+    """The batch's state with the page's own links (download and cancel, while they apply)."""
+    state = batch_state(batch)
+    state["download_url"] = reverse("web:download", args=[batch.id]) if state["downloadable"] else None
+    state["cancel_url"] = reverse("web:cancel", args=[batch.id]) if state["cancellable"] else None
+    return state
+
+
+@require_GET
+def batch_page(request: HttpRequest, batch_id: UUID) -> HttpResponse:
+    batch = get_object_or_404(Batch, pk=batch_id)
+    return render(request, "web/batch.html", {"batch": batch, "state": page_state(batch)})
+
+
+@require_GET
+def batch_status_json(request: HttpRequest, batch_id: UUID) -> JsonResponse:
+    batch = Batch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        return JsonResponse({"error": _("No batch has this id.")}, status=404)
+    response = JsonResponse(page_state(batch))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def download(request: HttpRequest, batch_id: UUID) -> HttpResponse:
+    batch = get_object_or_404(Batch, pk=batch_id)
+    # The deadline is checked here, not left to the sweeper, which may be late.
+    if batch.is_expired():
+        return _expired(request, batch)
+    if batch.status != Batch.Status.READY:
+        return render(request, "web/error.html", {
+            "title": _("Not ready yet"),
+            "message": _("This batch has no archive to download yet."),
+            "batch": batch,
+        }, status=409)
+    if storage.is_s3():
+        return redirect(storage.presigned_url(batch.archive_key, batch.archive_name, batch.expires_at))
+    try:
+        handle = storage.open_local(batch.archive_key)
+    except storage.MissingObject:
+        return _expired(request, batch)
+    return FileResponse(handle, as_attachment=True, filename=batch.archive_name, content_type="application/zip")
+
+
+@require_POST
+def cancel(request: HttpRequest, batch_id: UUID) -> HttpResponse:
+    batch = get_object_or_404(Batch, pk=batch_id)
+    batch_cancel(batch.pk)  # a batch that already ended is left as it is; the page shows which
+    return redirect("web:batch", batch_id=batch.pk)
+
+
+# Error pages: plain words, never a stack trace.
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return render(request, "web/error.html", {
+        "title": _("Please submit the form again"),
+        "message": _("The form's security token was missing or out of date (this happens when a page was open "
+                   "for a long time or cookies are blocked). Nothing was uploaded. Reload the page and try again."),
+    }, status=403)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    message = _("The request could not be understood.")
+    if isinstance(exception, TooManyFilesSent):
+        message = _("Too many files in one upload: at most %(limit)s per batch. Nothing was stored.") % {
+            "limit": settings.MAX_FILES_PER_BATCH}
+    elif isinstance(exception, SuspiciousOperation):
+        message = _("The request was refused because it was malformed or too large. Nothing was stored.")
+    return render(request, "web/error.html", {"title": _("Bad request"), "message": message}, status=400)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "web/error.html", {
+        "title": _("Not found"),
+        "message": _("There is nothing at this address. Batch links are only valid as they were given out."),
+    }, status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/error.html", {
+        "title": _("Something went wrong"),
+        "message": _("The server hit an unexpected problem. Please try again shortly."),
+    }, status=500)

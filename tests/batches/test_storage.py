@@ -1,0 +1,52 @@
+"""The storage helpers against SeaweedFS over HTTP, and locally."""
+
+import io
+from datetime import timedelta
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import requests
+from django.utils import timezone
+
+from backend.batches import storage
+
+
+def test_save_list_download_delete_on_s3(s3_server, tmp_path, unique):
+    prefix = f"batches/{unique}/"
+    assert storage.save(f"{prefix}in/a.bin", io.BytesIO(b"hello")) == 5
+    storage.save(f"{prefix}out/x/b.bin", io.BytesIO(b"world"))
+    assert sorted(storage.list_prefix(prefix)) == [f"{prefix}in/a.bin", f"{prefix}out/x/b.bin"]
+    storage.download(f"{prefix}in/a.bin", tmp_path / "a")
+    assert (tmp_path / "a").read_bytes() == b"hello"
+    storage.delete_prefix(prefix)
+    assert s3_server.keys(prefix) == []
+    with pytest.raises(storage.MissingObject):
+        storage.download(f"{prefix}in/a.bin", tmp_path / "b")
+
+
+def test_presigned_links_never_outlive_the_batch(s3_server, unique):
+    key = f"batches/{unique}/archive.zip"
+    storage.save(key, io.BytesIO(b"zip"))
+    url = storage.presigned_url(key, "archive.zip", timezone.now() + timedelta(seconds=30))
+    assert int(parse_qs(urlparse(url).query)["X-Amz-Expires"][0]) <= 30
+    fetched = requests.get(url, timeout=10)
+    assert fetched.content == b"zip" and "attachment" in fetched.headers["Content-Disposition"]
+    tampered = url.replace(unique, unique[::-1])
+    assert requests.get(tampered, timeout=10).status_code == 403
+    assert requests.get(f"{s3_server.endpoint}/mediaconv-test/{key}", timeout=10).status_code == 403
+
+
+def test_broad_prefixes_are_never_deleted():
+    for prefix in ("", "batches/", "batches"):
+        with pytest.raises(ValueError):
+            storage.delete_prefix(prefix)
+
+
+def test_local_storage_works_the_same(tmp_path, unique):
+    prefix = f"batches/{unique}/"
+    storage.save(f"{prefix}in/a.bin", io.BytesIO(b"hello"))
+    assert storage.list_prefix(prefix) == [f"{prefix}in/a.bin"]
+    assert not storage.is_s3()
+    storage.delete_prefix(prefix)
+    assert storage.list_prefix(prefix) == []
+    storage.delete_prefix(prefix)  # nothing left: not an error

@@ -1,0 +1,48 @@
+"""Liveness, readiness and the bucket created at start-up, against the real database, broker and S3."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import pytest
+from django.core.management import call_command
+
+from tests.helpers import s3_storage_setting
+
+pytestmark = [pytest.mark.django_db, pytest.mark.s3]
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_readyz_when_everything_is_reachable(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.json()
+    assert response.json()["checks"] == {"database": "ok", "broker": "ok", "storage": "ok"}
+
+
+def test_readyz_names_what_is_down(client, settings, s3_server):
+    broken = s3_storage_setting(s3_server)
+    broken["OPTIONS"] = {**broken["OPTIONS"], "endpoint_url": "http://127.0.0.1:9"}  # nothing listens there
+    settings.STORAGES = {**settings.STORAGES, "default": broken}
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "ok", "broker": "ok", "storage": "unavailable"}
+
+
+def test_ensure_bucket_creates_a_missing_bucket_once(settings, s3_server):
+    name = f"fresh-{uuid.uuid4().hex[:8]}"
+    fresh = s3_storage_setting(s3_server)
+    fresh["OPTIONS"] = {**fresh["OPTIONS"], "bucket_name": name}
+    settings.STORAGES = {**settings.STORAGES, "default": fresh}
+    buckets = lambda: {b["Name"] for b in s3_server.client().list_buckets()["Buckets"]}  # noqa: E731
+    assert name not in buckets()
+    out = io.StringIO()
+    call_command("ensure_bucket", stdout=out)
+    assert "bucket created" in out.getvalue() and name in buckets()
+    out = io.StringIO()
+    call_command("ensure_bucket", stdout=out)
+    assert "already present" in out.getvalue()
