@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import resource
+import shutil
 import tempfile
 import threading
 import time
@@ -30,6 +33,45 @@ from .names import safe_filename, unique_name
 
 log = logging.getLogger(__name__)
 PROGRESS_MIN_INTERVAL = 1.0  # seconds between progress writes, which also notice a cancelled batch
+WORKDIR_PREFIX = "mediaconv-"  # then the pool process's id: mediaconv-<pid>-<random>
+
+
+def workdirs_clean() -> list[Path]:
+    """Delete the work folders that pool processes left when they died mid-task (killed, out of memory).
+
+    Run when a pool process starts. A folder belongs to the process whose id it carries; it is
+    kept while that process lives (another worker on this host), and removed otherwise: a new
+    process that got a dead one's id has no folder of its own yet.
+    """
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*-*"):
+        pid = path.name.removeprefix(WORKDIR_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or not path.is_dir() or (int(pid) != os.getpid() and _alive(int(pid))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    if removed:
+        log.info("removed %d work folders of pool processes that died", len(removed))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def task_memory_limit() -> None:
+    """Cap this pool process's address space, so a file that needs too much memory fails alone
+    (MemoryError) instead of pushing the host into the kernel's OOM killer."""
+    limit = settings.WORKER_TASK_MEMORY_MB * 1024 * 1024
+    if limit > 0:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
 
 
 class Heartbeat:
@@ -102,7 +144,8 @@ def file_process(file_id: str) -> None:
         return
     file = current.file
     timings: dict[str, float] = {}  # seconds per stage, for `make bench` and the operator's statistics
-    with tempfile.TemporaryDirectory(prefix="mediaconv-") as tmp, Heartbeat(current) as heartbeat:
+    with tempfile.TemporaryDirectory(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-") as tmp, \
+            Heartbeat(current) as heartbeat:
         workdir = Path(tmp)
         (workdir / "in").mkdir()
         source = workdir / "in" / file.safe_name
@@ -132,6 +175,10 @@ def file_process(file_id: str) -> None:
             return
         except ProcessingError as exc:
             file_finish(current, error=_sentence(str(exc)))
+            return
+        except MemoryError:
+            file_finish(current, error="Processing this file needs more memory than one file may use, "
+                                       "so it was stopped.")
             return
         except SoftTimeLimitExceeded:
             file_finish(current, error="Processing took longer than the time limit for this kind of file, "

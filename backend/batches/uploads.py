@@ -13,6 +13,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from PIL import Image, UnidentifiedImageError
 
+from backend.processors.imaging import animation_problem
+
 from .names import safe_filename
 
 # Decoders we accept input for. Pillow knows many more; fewer decoders, less attack surface.
@@ -83,6 +85,10 @@ def sniff(fileobj: IO[bytes]) -> Sniffed:
         with Image.open(fileobj, formats=IMAGE_FORMATS) as image:
             width, height = image.size
             mime = Image.MIME.get(image.format or "", UNKNOWN)
+            try:  # read from the header, or by skipping frames undecoded
+                frames = getattr(image, "n_frames", 1)
+            except (OSError, SyntaxError, ValueError, EOFError):
+                frames = 1  # a damaged animation: the worker says so
     except Image.DecompressionBombError:
         raise UploadRefused(_too_many_pixels()) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
@@ -96,6 +102,10 @@ def sniff(fileobj: IO[bytes]) -> Sniffed:
         raise UploadRefused(_too_many_pixels(width, height))
     if width < 1 or height < 1:
         raise UploadRefused(_("has no pixels"))
+    if animation_problem(width, height, frames):
+        raise UploadRefused(_("is an animation too large to process: at most %(frames)s frames and %(pixels)s "
+                              "megapixels over all frames are accepted") % {
+            "frames": settings.MAX_ANIMATION_FRAMES, "pixels": f"{settings.MAX_ANIMATION_PIXELS / 1e6:g}"})
     return Sniffed(mime, width, height)
 
 

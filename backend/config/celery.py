@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.config.settings")
 
@@ -39,3 +40,12 @@ def _schedule_sweeper(sender: Celery, **_: object) -> None:
     sender.add_periodic_task(
         interval, sender.signature("batches.sweep", options={"expires": interval}), name="sweep batches"
     )
+
+
+@worker_process_init.connect
+def _prepare_pool_process(**_: object) -> None:
+    """Each pool process: clear what dead ones left behind, then cap its own memory."""
+    from backend.batches.processing import task_memory_limit, workdirs_clean
+
+    workdirs_clean()
+    task_memory_limit()

@@ -168,6 +168,9 @@ MAX_MEDIA_FILE_BYTES = env_int("MAX_MEDIA_FILE_BYTES", 1024 * 1024 * 1024)  # on
 MAX_BATCH_BYTES = env_int("MAX_BATCH_BYTES", 2 * 1024 * 1024 * 1024)
 # Pillow refuses images above this many pixels (decompression bombs); set explicitly.
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 100_000_000)
+# Animations (GIF, WebP, PNG): frames, and pixels over all frames (each frame is held until encoded).
+MAX_ANIMATION_FRAMES = env_int("MAX_ANIMATION_FRAMES", 1000)
+MAX_ANIMATION_PIXELS = env_int("MAX_ANIMATION_PIXELS", 200_000_000)
 # Django counts files itself and answers 400 past its own limit; keep it above ours
 # so the form can say what is wrong.
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES_PER_BATCH + 1
@@ -186,6 +189,9 @@ REQUEUE_AFTER_SECONDS = env_int("REQUEUE_AFTER_SECONDS", 600)
 # How many times a file may be started before it is failed for good.
 MAX_ATTEMPTS = env_int("MAX_ATTEMPTS", 3)
 STORAGE_RETRIES = env_int("STORAGE_RETRIES", 6)
+# Address space one pool process may use (MB; 0: no limit). A file that needs more fails alone with
+# a message, instead of the host's OOM killer choosing a victim. ffmpeg runs outside this limit.
+WORKER_TASK_MEMORY_MB = env_int("WORKER_TASK_MEMORY_MB", 3072)
 # Named chains offered in the form next to the presets administrators add in the admin.
 PIPELINE_PRESETS = {
     "web-gallery": {
@@ -280,6 +286,10 @@ MEDIA_MAX_DURATION_SECONDS = env_int("MEDIA_MAX_DURATION_SECONDS", 2 * 3600)
 MEDIA_MAX_SIDE = env_int("MEDIA_MAX_SIDE", 7680)
 MEDIA_MAX_OUTPUT_BYTES = env_int("MEDIA_MAX_OUTPUT_BYTES", 4 * 1024 * 1024 * 1024)
 MEDIA_PROBE_TIMEOUT = env_int("MEDIA_PROBE_TIMEOUT", 15)
+# The work one video may cost, judged from its probe before decoding: frames, and pixels over all frames
+# (default: two hours of 1080p at 30 frames a second).
+MEDIA_MAX_FRAMES = env_int("MEDIA_MAX_FRAMES", 2 * 3600 * 60)
+MEDIA_MAX_PIXELS = env_int("MEDIA_MAX_PIXELS", 2 * 3600 * 30 * 1920 * 1080)
 MEDIA_TIME_LIMIT_BASE = env_int("MEDIA_TIME_LIMIT_BASE", 60)
 MEDIA_TIME_LIMIT_FACTOR = env_int("MEDIA_TIME_LIMIT_FACTOR", 6)
 

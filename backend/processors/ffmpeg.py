@@ -16,11 +16,14 @@ decoding run starts.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -40,6 +43,9 @@ AUDIO_CODECS = {"aac", "mp3", "mp2", "opus", "vorbis", "flac", "alac", "ac3", "e
                 "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_s32le", "pcm_f32le", "pcm_f64le",
                 "pcm_u8", "pcm_alaw", "pcm_mulaw"}
 INPUT_GUARDS = ("-protocol_whitelist", "file,pipe", "-format_whitelist", ",".join(DEMUXERS))
+# Frames pass through with their own timestamps: a file of two frames two hours apart stays two
+# frames, where a constant-rate output would encode every frame of the gap (hundreds of thousands).
+NO_INVENTED_FRAMES = ("-fps_mode", "vfr")
 
 
 def unavailable() -> str | None:
@@ -56,6 +62,13 @@ class VideoStream:
     width: int  # as displayed, after the rotation metadata is applied
     height: int
     fps: float | None
+    frames: int | None = None  # as the container counts them, where it does
+
+    def frames_over(self, duration: float | None) -> float:
+        """How many frames decoding it means: the container's count, else duration × average rate."""
+        if self.frames:
+            return float(self.frames)
+        return (duration or 0.0) * (self.fps or 30.0)
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,28 @@ class MediaInfo:
     duration: float | None
     video: VideoStream | None
     audio: AudioStream | None
+
+
+def _prepare_child() -> None:
+    """Run in the child before ffmpeg starts.
+
+    - SIGKILL it when the process that started it dies: ffmpeg runs in a session of its own
+      (so a kill reaches all of it), and without this a pool process killed mid-encode would
+      leave its ffmpeg running beside the retry.
+    - Lift the pool process's own address-space limit (see workers.limits): ffmpeg's threads
+      reserve much address space, and its work is bounded by the probe's budget and the time limit.
+    """
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+
+
+PR_SET_PDEATHSIG = 1
+try:  # resolved now, not in the forked child
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+except (OSError, AttributeError):
+    _PRCTL = None
 
 
 def _minimal_env() -> dict[str, str]:
@@ -118,7 +153,25 @@ def check(report: dict) -> MediaInfo:
     if duration is not None and duration > settings.MEDIA_MAX_DURATION_SECONDS:
         raise ProcessingError(f"is {duration / 60:.0f} minutes long; at most "
                               f"{settings.MEDIA_MAX_DURATION_SECONDS / 60:.0f} minutes are accepted")
-    return MediaInfo(container, duration, video, audio)
+    info = MediaInfo(container, duration, video, audio)
+    check_cost(info)
+    return info
+
+
+def check_cost(info: MediaInfo) -> None:
+    """Refuse a file whose decoding would cost more than the budget, judged from the probe alone:
+    frames (the container's count, else duration × rate) and pixels over all of them."""
+    if info.video is None:
+        return
+    frames = info.video.frames_over(info.duration)
+    if frames > settings.MEDIA_MAX_FRAMES:
+        raise ProcessingError(f"has about {frames:,.0f} frames; at most {settings.MEDIA_MAX_FRAMES:,} "
+                              "are accepted in one video")
+    pixels = frames * info.video.width * info.video.height
+    if pixels > settings.MEDIA_MAX_PIXELS:
+        raise ProcessingError(f"would take too much work to convert ({frames:,.0f} frames of "
+                              f"{info.video.width}×{info.video.height}); the limit is about "
+                              f"{settings.MEDIA_MAX_PIXELS / (1920 * 1080 * 30 * 60):.0f} minutes of 1080p at 30 fps")
 
 
 def _float(value: object) -> float | None:
@@ -146,7 +199,8 @@ def _video(stream: dict) -> VideoStream:
     numerator, _, denominator = str(stream.get("avg_frame_rate", "0/0")).partition("/")
     if numerator.isdigit() and denominator.isdigit() and int(denominator):
         fps = int(numerator) / int(denominator) or None
-    return VideoStream(stream.get("codec_name", ""), width, height, fps)
+    frames = str(stream.get("nb_frames") or "")
+    return VideoStream(stream.get("codec_name", ""), width, height, fps, int(frames) if frames.isdigit() else None)
 
 
 def time_limit(info: MediaInfo) -> float:
@@ -164,7 +218,8 @@ def run(arguments: list[str], *, cwd: Path, duration: float | None, progress: Pr
     command = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-progress", "pipe:1",
                "-nostats", "-stats_period", "0.5", *arguments]
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               stdin=subprocess.DEVNULL, env=_minimal_env(), start_new_session=True)
+                               stdin=subprocess.DEVNULL, env=_minimal_env(), start_new_session=True,
+                               preexec_fn=_prepare_child)  # two system calls, nothing that takes a lock
     state = {"seconds": 0.0}
     errors: deque[str] = deque(maxlen=5)
     readers = [

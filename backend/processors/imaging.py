@@ -128,6 +128,23 @@ def _check_pixels(image: Image.Image) -> None:
     width, height = image.size
     if width * height > settings.MAX_IMAGE_PIXELS:
         raise ProcessingError(f"is too large ({width}×{height}); at most {settings.MAX_IMAGE_PIXELS:,} pixels")
+    problem = animation_problem(width, height, getattr(image, "n_frames", 1))
+    if problem:
+        raise ProcessingError(problem)
+
+
+def animation_problem(width: int, height: int, frames: int) -> str | None:
+    """Why an animation is over the budget (frames, and pixels over every frame), or None.
+
+    Judged from the header before any frame is decoded: every frame is held until the
+    encoder writes them, so a small file of many large frames is a memory bomb.
+    """
+    if frames > settings.MAX_ANIMATION_FRAMES:
+        return f"is animated with {frames:,} frames; at most {settings.MAX_ANIMATION_FRAMES:,} are accepted"
+    if frames > 1 and frames * width * height > settings.MAX_ANIMATION_PIXELS:
+        return (f"is animated with {frames:,} frames of {width}×{height}; at most "
+                f"{settings.MAX_ANIMATION_PIXELS / 1e6:,.0f} megapixels over all frames are accepted")
+    return None
 
 
 def _apply_draft(image: Image.Image, steps: Sequence[tuple[ImageProcessor, dict]]) -> None:

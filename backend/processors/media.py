@@ -126,7 +126,8 @@ def video_streams(info: MediaInfo, options: dict) -> list[str]:
 
 
 def frame_rate(options: dict) -> list[str]:
-    return ["-fpsmax", str(options["max_fps"])] if options.get("max_fps") else []
+    """Keep the input's timestamps (never invent frames to fill a gap); the cap only drops frames."""
+    return [*ffmpeg.NO_INVENTED_FRAMES, *(["-fpsmax", str(options["max_fps"])] if options.get("max_fps") else [])]
 
 
 def stereo(info: MediaInfo) -> list[str]:
@@ -308,7 +309,7 @@ class VideoWatermarkBase(MediaProcessor):
             "-f", "png_pipe", "-i", str(overlay_path),
             "-filter_complex", f"[0:v:0]scale={size[0]}:{size[1]},setsar=1[base];"
                                "[base][1:v]overlay=0:0:format=auto,format=yuv420p[out]",
-            "-map", "[out]", "-map", "0:a:0?", "-sn", "-dn", "-map_metadata", "-1",
+            "-map", "[out]", "-map", "0:a:0?", "-sn", "-dn", "-map_metadata", "-1", *ffmpeg.NO_INVENTED_FRAMES,
             "-c:v", "libx264", "-preset", "medium", "-crf", "21", "-c:a", "aac", "-b:a", "160k", *stereo(info),
             "-movflags", "+faststart",
         ]

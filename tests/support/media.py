@@ -83,3 +83,10 @@ def top_level_boxes(path: Path) -> list[str]:
 def frame(path: Path, at: float, target: Path) -> Path:
     ffmpeg("-ss", str(at), "-i", str(path), "-frames:v", "1", str(target))
     return target
+
+
+def probe_frames(path: Path) -> dict:
+    """ffprobe's report with every frame counted (nb_read_frames), not the container's claim."""
+    output = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-print_format", "json", "-show_streams",
+                             str(path)], check=True, capture_output=True, timeout=120).stdout
+    return json.loads(output)

@@ -1,0 +1,115 @@
+"""Input budgets, judged before decoding: animation frames and pixels, and the work a video costs.
+
+Each class of input is generated in its variants (format, many small frames, few large ones),
+not one sample."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image, ImageDraw
+
+from backend.processors import ProcessingError
+from backend.processors.ffmpeg import probe
+from backend.processors.imaging import run_image_chain
+from backend.processors.media import VideoToMp4, VideoToWebm
+from backend.processors.transform import Resize
+from tests.helpers import form_fields, valid_options
+from tests.support import media
+
+
+def animation(fmt: str, frames: int, size: tuple[int, int]) -> bytes:
+    """An animation whose frames all differ (so no encoder merges them), small on disk."""
+    images = []
+    for index in range(frames):
+        frame = Image.new("RGB", size, "white")
+        ImageDraw.Draw(frame).rectangle([index % size[0], 0, index % size[0] + 3, 3], fill="black")
+        images.append(frame.convert("P") if fmt == "GIF" else frame)
+    buffer = io.BytesIO()
+    images[0].save(buffer, fmt, save_all=True, append_images=images[1:], **({"quality": 10} if fmt == "WEBP" else {}))
+    return buffer.getvalue()
+
+
+BOMBS = [(fmt, frames, size) for fmt in ("GIF", "WEBP", "PNG")
+         for frames, size in ((1500, (64, 64)), (260, (1000, 800)))]
+
+
+@pytest.mark.parametrize(("fmt", "frames", "size"), BOMBS)
+@pytest.mark.django_db
+def test_animation_bombs_are_refused_at_upload(client, fmt, frames, size):
+    data = animation(fmt, frames, size)
+    assert Image.open(io.BytesIO(data)).n_frames == frames, "every frame is really in the file"
+    response = client.post("/", {**form_fields("resize"), "files": [SimpleUploadedFile(f"a.{fmt.lower()}", data)]})
+    assert response.status_code == 400
+    assert "is an animation too large to process: at most 1000 frames and 200 megapixels" in response.content.decode()
+
+
+@pytest.mark.parametrize(("fmt", "frames", "size"), BOMBS)
+def test_animation_bombs_fail_on_the_worker_before_any_frame_is_decoded(tmp_path, monkeypatch, fmt, frames, size):
+    source = tmp_path / f"a.{fmt.lower()}"
+    source.write_bytes(animation(fmt, frames, size))
+    decoded = []
+    monkeypatch.setattr(Image.Image, "load", lambda self, *a: decoded.append(1))  # any decode would show here
+    with pytest.raises(ProcessingError, match="is animated with"):
+        run_image_chain([(Resize(), valid_options("resize", width=100, height=100))], source, tmp_path,
+                        lambda _: None)
+    assert decoded == []
+
+
+def test_an_animation_within_the_budget_is_processed(tmp_path):
+    source = tmp_path / "ok.gif"
+    source.write_bytes(animation("GIF", 40, (120, 90)))
+    (result,) = run_image_chain([(Resize(), valid_options("resize", width=60, height=60))], source, tmp_path,
+                                lambda _: None)
+    assert Image.open(result).n_frames == 40
+
+
+# ---------------------------------------------------------------------------
+# Video: the work a file costs
+
+
+def gap_video(path: Path, container: str) -> Path:
+    """Two 1080p frames almost two hours apart: a few KB that a constant-rate encoder turns into ~200,000 frames."""
+    plain = path.with_name("gap-source.mp4")
+    media.ffmpeg("-f", "lavfi", "-i", "color=c=teal:size=1920x1080:rate=1:duration=2", "-vf",
+                 "setpts='if(eq(N,0),0,7100/TB)'", "-fps_mode", "passthrough", "-c:v", "libx264", "-preset",
+                 "ultrafast", str(plain))
+    if container == "mp4":
+        return plain
+    media.ffmpeg("-i", str(plain), "-c", "copy", str(path))
+    return path
+
+
+def frame_count(path: Path) -> int:
+    report = media.probe_frames(path)
+    return int(media.stream(report, "video")["nb_read_frames"])
+
+
+@media.needs_ffmpeg
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+@pytest.mark.parametrize(("processor", "options"), [
+    (VideoToMp4, {"max_fps": 30}), (VideoToMp4, {"max_fps": None}), (VideoToWebm, {"max_fps": 30})])
+def test_a_video_with_a_long_gap_is_never_filled_with_invented_frames(tmp_path, container, processor, options):
+    source = gap_video(tmp_path / f"gap.{container}", container)
+    assert source.stat().st_size < 100_000
+    out = tmp_path / "out"
+    out.mkdir()
+    cleaned = {**valid_options(processor.name, preset="ultrafast"), **options}
+    (result,) = processor().edit(source, out, cleaned, lambda _: None)
+    assert frame_count(result) <= 2
+
+
+@media.needs_ffmpeg
+def test_a_video_over_the_frame_or_pixel_budget_fails_from_its_probe(tmp_path, settings):
+    clip = media.video(tmp_path / "clip.mkv", size="640x360", seconds=4, rate=25)
+    settings.MEDIA_MAX_FRAMES = 50
+    with pytest.raises(ProcessingError, match=r"has about 100 frames; at most 50 are accepted"):
+        probe(clip)
+    settings.MEDIA_MAX_FRAMES, settings.MEDIA_MAX_PIXELS = 10_000, 50 * 640 * 360
+    with pytest.raises(ProcessingError, match=r"would take too much work to convert \(100 frames of 640×360\)"):
+        probe(clip)
+    settings.MEDIA_MAX_PIXELS = 10 ** 12
+    assert probe(clip).video.frames_over(4.0) == pytest.approx(100, abs=2)
