@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import random
 import time
 import zipfile
@@ -14,7 +15,7 @@ import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
-from PIL import Image, ImageChops, ImageOps, ImageStat
+from PIL import Image, ImageChops, ImageDraw, ImageOps, ImageStat
 
 from backend.batches import archive, processing
 from backend.batches.models import Batch, BatchFile
@@ -55,6 +56,15 @@ def valid_options(name: str, **overrides: object) -> dict:
 def upload(client: Client, files: dict[str, bytes], **fields: str):
     data = {**WATERMARK, **fields, "files": [SimpleUploadedFile(name, content) for name, content in files.items()]}
     return client.post("/", data)
+
+
+def post_batch(client: Client, files: dict[str, bytes], **fields: object):
+    """POST /api/v1/batches: JSON for dict and list fields, HTTP_* keywords as request headers."""
+    headers = {key: value for key, value in fields.items() if key.startswith("HTTP_")}
+    data = {key: json.dumps(value) if isinstance(value, (dict, list)) else value
+            for key, value in fields.items() if key not in headers}
+    data["files"] = [SimpleUploadedFile(name, content) for name, content in files.items()]
+    return client.post("/api/v1/batches", data, **headers)
 
 
 def wait_for_batch(batch_id: str, statuses: tuple[str, ...] = ("ready", "failed"), timeout: float = 120) -> Batch:
@@ -143,6 +153,18 @@ def with_orientation(image: Image.Image, orientation: int, fmt: str = "JPEG") ->
     exif = Image.Exif()
     exif[0x0112] = orientation
     return encode(image, fmt, exif=exif.tobytes())
+
+
+def animation(fmt: str, frames: int, size: tuple[int, int]) -> bytes:
+    """An animation whose frames all differ (so no encoder merges them), small on disk."""
+    images = []
+    for index in range(frames):
+        frame = Image.new("RGB", size, "white")
+        ImageDraw.Draw(frame).rectangle([index % size[0], 0, index % size[0] + 3, 3], fill="black")
+        images.append(frame.convert("P") if fmt == "GIF" else frame)
+    buffer = io.BytesIO()
+    images[0].save(buffer, fmt, save_all=True, append_images=images[1:], **({"quality": 10} if fmt == "WEBP" else {}))
+    return buffer.getvalue()
 
 
 def photo(seed: int = 1, size: tuple[int, int] = (640, 480)) -> bytes:

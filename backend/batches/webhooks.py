@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import logging
 import socket
-import urllib.error
-import urllib.request
+import ssl
 import uuid
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -42,8 +43,23 @@ def _host_allowed(host: str) -> bool:
     return False
 
 
-def check_url(url: str) -> tuple[str, int]:
-    """The host and port to call; raises WebhookRefused with the reason when the URL may not be called."""
+@dataclass(frozen=True)
+class Target:
+    """Where a callback goes: the URL's parts, and the one address that was checked and will be called."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    address: str
+
+
+def check_url(url: str) -> Target:
+    """Resolve the URL's host once and check it; raises WebhookRefused with the reason when it may not be called.
+
+    The caller connects to the returned address itself: resolving again when connecting would let
+    a name answer a public address to the check and a private one to the connection.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookRefused("must be an http or https URL")
@@ -53,15 +69,20 @@ def check_url(url: str) -> tuple[str, int]:
     if not _host_allowed(host):
         raise WebhookRefused(f"{host} is not among the hosts this site sends callbacks to")
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    if not settings.WEBHOOK_ALLOW_PRIVATE:
-        try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)}
-        except socket.gaierror:
-            raise WebhookRefused(f"{host} cannot be resolved") from None
-        for address in addresses:
-            if not ipaddress.ip_address(address.split("%")[0]).is_global:
-                raise WebhookRefused(f"{host} resolves to a private address ({address})")
-    return host, port
+    try:
+        addresses = [info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
+    except socket.gaierror:
+        raise WebhookRefused(f"{host} cannot be resolved") from None
+    for address in addresses:
+        if not address_allowed(address):
+            raise WebhookRefused(f"{host} resolves to a private address ({address})")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(parts.scheme, host, port, path, addresses[0])
+
+
+def address_allowed(address: str) -> bool:
+    """Public addresses only, unless WEBHOOK_ALLOW_PRIVATE (tests, intranets)."""
+    return settings.WEBHOOK_ALLOW_PRIVATE or ipaddress.ip_address(address.split("%")[0]).is_global
 
 
 def sign(body: bytes) -> str:
@@ -84,9 +105,27 @@ def payload(batch: Batch, event: str) -> dict:
     }
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None  # a redirect could lead to an address check_url would refuse
+class _PinnedHTTP(http.client.HTTPConnection):
+    """HTTP to the checked address, with the URL's host name in the Host header."""
+
+    def __init__(self, target: Target, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout)
+        self.address = target.address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to the checked address; the certificate is checked against the URL's host name."""
+
+    def __init__(self, target: Target, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout, context=ssl.create_default_context())
+        self.address = target.address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
 def deliver(batch_id: str, event: str) -> bool:
@@ -97,21 +136,22 @@ def deliver(batch_id: str, event: str) -> bool:
     batch = Batch.objects.filter(pk=batch_id).first()
     if batch is None or not batch.webhook_url or event in batch.webhook_events:
         return True
-    check_url(batch.webhook_url)
+    target = check_url(batch.webhook_url)
     body = json.dumps(payload(batch, event), separators=(",", ":")).encode()
-    # check_url allowed http and https only.
-    request = urllib.request.Request(batch.webhook_url, data=body, method="POST", headers={  # noqa: S310
-        "Content-Type": "application/json", "User-Agent": "mediaconv-webhook/1",
-        "X-Mediaconv-Event": f"batch.{event}", "X-Mediaconv-Delivery": str(uuid.uuid4()),
-        "X-Mediaconv-Signature": sign(body),
-    })
-    opener = urllib.request.build_opener(_NoRedirects)
-    try:
-        with opener.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
-            ok = 200 <= response.status < 300
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    connection_class = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
+    connection = connection_class(target, settings.WEBHOOK_TIMEOUT_SECONDS)
+    try:  # http.client follows no redirect: one could lead to an address check_url would refuse
+        connection.request("POST", target.path, body=body, headers={
+            "Content-Type": "application/json", "User-Agent": "mediaconv-webhook/1",
+            "X-Mediaconv-Event": f"batch.{event}", "X-Mediaconv-Delivery": str(uuid.uuid4()),
+            "X-Mediaconv-Signature": sign(body),
+        })
+        ok = 200 <= connection.getresponse().status < 300
+    except (OSError, http.client.HTTPException, ValueError) as exc:
         log.warning("webhook %s for batch %s failed: %s", event, batch_id, exc)
         return False
+    finally:
+        connection.close()
     if ok:
         with transaction.atomic():
             locked = Batch.objects.select_for_update().get(pk=batch_id)

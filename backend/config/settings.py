@@ -227,9 +227,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "backend.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    # Behind nginx the client's address is the last X-Forwarded-For hop nginx added.
-    "NUM_PROXIES": env_int("NUM_PROXIES", 0) or None,
 }
+# Trusted proxies in front of the web (nginx: 1). Only then is X-Forwarded-For believed, and only
+# the hop they added (backend/config/client_address.py); by default the peer's address counts.
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Media converter API",
     "DESCRIPTION": "Upload files, follow a batch, download its ZIP. Every error answers JSON: "

@@ -19,6 +19,7 @@ from django.conf import settings
 from PIL import Image, ImageCms, ImageOps, ImageSequence
 
 from .base import ProcessingError, Processor, Progress
+from .icc import colour_only
 
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "TIFF": ".tiff", "BMP": ".bmp",
               "AVIF": ".avif"}
@@ -234,6 +235,8 @@ def _save_arguments(image: Image.Image, encoding: Encoding) -> dict:
     """Encoder arguments: the colour profile always; metadata unless a step strips it."""
     args: dict = {}
     icc = image.info.get("icc_profile")
+    if icc and not encoding.keep_metadata:
+        icc = colour_only(icc)  # the colour, without the text a profile can carry
     if icc:
         args["icc_profile"] = icc
     if encoding.keep_metadata:
@@ -247,6 +250,7 @@ def _save_arguments(image: Image.Image, encoding: Encoding) -> dict:
     else:
         args["exif"] = b""
         args["xmp"] = b""
+        args["comment"] = b""  # JPEG and GIF comments are otherwise copied from the input
     defaults = {"JPEG": {"quality": 90, "optimize": True}, "WEBP": {"quality": 85, "method": 4},
                 "AVIF": {"quality": 70}, "PNG": {}, "GIF": {"optimize": True}, "TIFF": {"compression": "tiff_lzw"}}
     args.update(defaults.get(encoding.format, {}))

@@ -281,8 +281,8 @@ class CleanUp(ImageProcessor):
     name = "cleanup"
     label = _("Clean up metadata")
     description = _(
-        "Turns the image upright by its EXIF orientation, then removes EXIF (camera, GPS location), XMP "
-        "and comments. Keeps the colour profile. Animated images: every frame."
+        "Turns the image upright by its EXIF orientation, then removes EXIF (camera, GPS location), XMP, IPTC, "
+        "comments and text chunks. Keeps the colour profile, as colour only. Animated images: every frame."
     )
     order = 60
 

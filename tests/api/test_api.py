@@ -23,16 +23,10 @@ from rest_framework.authtoken.models import Token
 from backend.batches import webhooks
 from backend.batches.models import Batch, BatchFile
 from backend.processors import registry
-from tests.helpers import form_fields, photo, run_in_process
+from tests.helpers import form_fields, photo, post_batch, run_in_process
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1"
-
-
-def post_batch(client: Client, files: dict[str, bytes], **fields: object) -> object:
-    data = {key: json.dumps(value) if isinstance(value, (dict, list)) else value for key, value in fields.items()}
-    data["files"] = [SimpleUploadedFile(name, content) for name, content in files.items()]
-    return client.post(f"{API}/batches", data)
 
 
 # ---------------------------------------------------------------------------

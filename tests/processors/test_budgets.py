@@ -10,28 +10,15 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from backend.processors import ProcessingError
 from backend.processors.ffmpeg import probe
 from backend.processors.imaging import run_image_chain
 from backend.processors.media import VideoToMp4, VideoToWebm
 from backend.processors.transform import Resize
-from tests.helpers import form_fields, valid_options
+from tests.helpers import animation, form_fields, valid_options
 from tests.support import media
-
-
-def animation(fmt: str, frames: int, size: tuple[int, int]) -> bytes:
-    """An animation whose frames all differ (so no encoder merges them), small on disk."""
-    images = []
-    for index in range(frames):
-        frame = Image.new("RGB", size, "white")
-        ImageDraw.Draw(frame).rectangle([index % size[0], 0, index % size[0] + 3, 3], fill="black")
-        images.append(frame.convert("P") if fmt == "GIF" else frame)
-    buffer = io.BytesIO()
-    images[0].save(buffer, fmt, save_all=True, append_images=images[1:], **({"quality": 10} if fmt == "WEBP" else {}))
-    return buffer.getvalue()
-
 
 BOMBS = [(fmt, frames, size) for fmt in ("GIF", "WEBP", "PNG")
          for frames, size in ((1500, (64, 64)), (260, (1000, 800)))]

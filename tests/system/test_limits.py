@@ -18,8 +18,7 @@ from backend.batches.intake import batch_create
 from backend.batches.models import BatchFile
 from backend.batches.steps import steps_clean
 from backend.batches.uploads import Sniffed, Upload
-from tests.helpers import download_zip, form_fields, photo, wait_for_batch
-from tests.processors.test_budgets import animation
+from tests.helpers import animation, download_zip, form_fields, photo, wait_for_batch
 from tests.support import media
 
 pytestmark = pytest.mark.integration
