@@ -19,12 +19,13 @@ from backend.batches.lifecycle import batch_cancel
 from backend.batches.models import Batch
 from backend.batches.selectors import batch_state
 from backend.batches.steps import presets_list
+from backend.config.multipart import upload_complete
 from backend.ops import stats
 from backend.processors import registry
 from backend.processors.schema import options_schema
 
 from . import serializers
-from .permissions import ApiClient, Operator
+from .permissions import ApiClient, NotFromAnotherSite, Operator
 from .throttling import BatchCreateThrottle
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class BatchCollection(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     def get_permissions(self) -> list:
-        return [Operator()] if self.request.method == "GET" else [ApiClient()]
+        return [Operator()] if self.request.method == "GET" else [NotFromAnotherSite(), ApiClient()]
 
     def get_throttles(self) -> list:
         return [BatchCreateThrottle()] if self.request.method == "POST" else []
@@ -117,6 +118,8 @@ class BatchCollection(APIView):
             return error("The request is too large.", 413)
         except SuspiciousOperation:
             return error("The request was malformed.", 400)
+        if not upload_complete(request._request):  # the client stopped sending: keep nothing of it
+            return error("The upload was cut off before it finished, so nothing of it was kept.", 400)
         serializer = serializers.BatchCreateSerializer(data=data)
         if not serializer.is_valid():
             return error(MISTAKES, 400, serializer.errors)
@@ -144,7 +147,7 @@ class BatchDetail(APIView):
 
 
 class BatchCancel(APIView):
-    permission_classes = [ApiClient]
+    permission_classes = [NotFromAnotherSite, ApiClient]
 
     @extend_schema(
         summary="Cancel a batch while work remains", request=None,

@@ -21,6 +21,7 @@ def safe_filename(name: str, fallback: str = "file") -> str:
     name = unicodedata.normalize("NFC", name or "")
     name = name.replace("\\", "/").rsplit("/", 1)[-1]  # no directories, either separator
     name = "".join(" " if _is_unsafe_char(c) else c for c in name)
+    name = name.replace("\ufffd", "_")  # bytes that were not text (a name in another encoding)
     name = _FORBIDDEN.sub("_", name)
     name = re.sub(r"\s+", " ", name).strip(" .")  # no leading dots: no hidden files, no ".."
     if not name:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import shutil
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -106,6 +106,26 @@ def list_prefix(prefix: str) -> list[str]:
         return sorted(str(p.relative_to(base)) for p in root.rglob("*") if p.is_file())
     except _ERRORS as exc:
         raise _translate(exc, prefix) from exc
+
+
+def batch_prefixes(root: str = "batches/") -> dict[str, datetime]:
+    """Each `<root><id>/` prefix in storage, with when its newest object was written."""
+    storage = default_storage()
+    newest: dict[str, datetime] = {}
+    try:
+        if is_s3(storage):
+            for obj in storage.bucket.objects.filter(Prefix=root):
+                name = obj.key[len(root):].split("/", 1)[0]
+                if name and "/" in obj.key[len(root):]:
+                    newest[name] = max(newest.get(name, obj.last_modified), obj.last_modified)
+        else:
+            base = Path(storage.path(root))
+            for folder in (base.iterdir() if base.exists() else []):
+                times = [p.stat().st_mtime for p in folder.rglob("*") if p.is_file()] or [folder.stat().st_mtime]
+                newest[folder.name] = datetime.fromtimestamp(max(times), tz=UTC)
+    except _ERRORS as exc:
+        raise _translate(exc, root) from exc
+    return {f"{root}{name}/": when for name, when in newest.items()}
 
 
 def delete_prefix(prefix: str) -> None:

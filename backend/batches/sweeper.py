@@ -7,6 +7,7 @@ twice at once: every change is a conditional update.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -126,3 +127,27 @@ def archives_republish_missing(now: datetime, report: SweepReport) -> None:
     for batch in waiting:
         if dispatch.archive_publish(batch.pk):
             report.archives_requeued.append(str(batch.pk))
+
+
+def orphans_sweep(now: datetime | None = None) -> list[str]:
+    """Delete what storage holds under `batches/<id>/` for an id no batch row has, once it is older than
+    ORPHAN_GRACE_SECONDS: what a web process killed while storing originals, or storage failing
+    mid-intake, left behind. Young prefixes are left alone: their intake may still be running."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.ORPHAN_GRACE_SECONDS)
+    prefixes = storage.batch_prefixes()
+    ids = {}
+    for prefix, newest in prefixes.items():
+        try:
+            ids[uuid.UUID(prefix.split("/")[1])] = (prefix, newest)
+        except ValueError:
+            continue  # not a batch's folder; never touched
+    known = set(Batch.objects.filter(pk__in=list(ids)).values_list("pk", flat=True))
+    deleted = []
+    for batch_id, (prefix, newest) in ids.items():
+        if batch_id not in known and newest < cutoff:
+            storage.delete_prefix(prefix)
+            deleted.append(prefix)
+    if deleted:
+        log.info("deleted %d orphaned batch folders", len(deleted), extra={"event": "orphans.deleted"})
+    return deleted

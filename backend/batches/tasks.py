@@ -84,3 +84,8 @@ def send_webhook(self, batch_id: str, event: str) -> None:  # noqa: ANN001
 @shared_task(name="batches.sweep", ignore_result=True)
 def sweep() -> None:
     sweeper.batches_sweep()
+
+
+@shared_task(name="batches.sweep_orphans", ignore_result=True)
+def sweep_orphans() -> None:
+    sweeper.orphans_sweep()

@@ -40,6 +40,11 @@ def _schedule_sweeper(sender: Celery, **_: object) -> None:
     sender.add_periodic_task(
         interval, sender.signature("batches.sweep", options={"expires": interval}), name="sweep batches"
     )
+    # Listing every object is costly on a large bucket: orphans are looked for far less often.
+    orphans = float(settings.ORPHAN_SWEEP_INTERVAL_SECONDS)
+    sender.add_periodic_task(
+        orphans, sender.signature("batches.sweep_orphans", options={"expires": orphans}), name="sweep orphans"
+    )
 
 
 @worker_process_init.connect

@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "backend.config.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "backend.web.middleware.UploadSizeLimitMiddleware",
+    "backend.config.multipart.TrackUploadBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language comes from the switcher's cookie, else from the browser's Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
@@ -186,6 +187,10 @@ STALE_AFTER_SECONDS = env_int("STALE_AFTER_SECONDS", 120)
 HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 10)
 # A queued file not started after this long is published again (lost message).
 REQUEUE_AFTER_SECONDS = env_int("REQUEUE_AFTER_SECONDS", 600)
+# Objects under batches/<id>/ with no batch row (an intake cut short) are deleted once this old,
+# looked for every ORPHAN_SWEEP_INTERVAL_SECONDS.
+ORPHAN_GRACE_SECONDS = env_int("ORPHAN_GRACE_SECONDS", 6 * 3600)
+ORPHAN_SWEEP_INTERVAL_SECONDS = env_int("ORPHAN_SWEEP_INTERVAL_SECONDS", 3600)
 # How many times a file may be started before it is failed for good.
 MAX_ATTEMPTS = env_int("MAX_ATTEMPTS", 3)
 STORAGE_RETRIES = env_int("STORAGE_RETRIES", 6)

@@ -11,6 +11,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from backend.api.throttling import BatchCreateThrottle
@@ -19,10 +20,12 @@ from backend.batches.intake import batch_create
 from backend.batches.lifecycle import batch_cancel
 from backend.batches.models import Batch
 from backend.batches.selectors import batch_state
+from backend.config.multipart import upload_complete
 
 from .forms import UploadForm
 
 log = logging.getLogger(__name__)
+INCOMPLETE = gettext_lazy("The upload was cut off before it finished, so nothing of it was kept. Please try again.")
 
 
 @require_http_methods(["GET", "POST"])
@@ -40,6 +43,8 @@ def upload(request: HttpRequest) -> HttpResponse:
         response["Retry-After"] = str(wait)
         return response
     form = UploadForm(request.POST, request.FILES)
+    if not upload_complete(request):  # the client stopped sending: keep nothing of it
+        return render(request, "web/error.html", {"title": _("Upload incomplete"), "message": INCOMPLETE}, status=400)
     status = 400
     if form.is_valid():
         try:

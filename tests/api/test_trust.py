@@ -121,3 +121,29 @@ def test_a_name_with_any_private_address_is_refused_before_connecting(settings, 
         (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", port))])
     with pytest.raises(webhooks.WebhookRefused, match="private address"):
         webhooks.check_url("https://mixed.example.com/hook")
+
+
+# ---------------------------------------------------------------------------
+# Writes sent by another site's pages
+
+
+@pytest.mark.parametrize("headers", [{"HTTP_ORIGIN": "https://evil.example"},
+                                     {"HTTP_SEC_FETCH_SITE": "cross-site"},
+                                     {"HTTP_ORIGIN": "null"}])
+def test_another_sites_page_cannot_cancel_or_create(client, published, headers):
+    created = post_batch(client, {"a.jpg": photo()}, processor="resize").json()
+    refused = client.post(created["cancel_url"], **headers)
+    assert refused.status_code == 403 and "another site" in refused.json()["error"]
+    assert Batch.objects.get(pk=created["id"]).status == "pending"
+    assert post_batch(client, {"a.jpg": photo()}, processor="resize", **headers).status_code == 403
+    assert Batch.objects.count() == 1
+
+
+def test_programs_and_this_sites_own_pages_can(client, published, settings):
+    created = post_batch(client, {"a.jpg": photo()}, processor="resize").json()
+    assert client.post(created["cancel_url"], HTTP_ORIGIN="http://testserver").status_code == 200
+    again = post_batch(client, {"a.jpg": photo()}, processor="resize", HTTP_SEC_FETCH_SITE="same-origin").json()
+    assert client.post(again["cancel_url"]).status_code == 200, "no Origin: a program"
+    settings.CSRF_TRUSTED_ORIGINS = ["https://app.example.com"]
+    assert post_batch(client, {"a.jpg": photo()}, processor="resize",
+                      HTTP_ORIGIN="https://app.example.com").status_code == 201
