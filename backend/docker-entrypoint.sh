@@ -9,8 +9,9 @@ prepare() {
 case "${1:-web}" in
     web)
         prepare
-        # Long timeout: uploads of large batches stream through one request.
+        # nginx buffers request bodies; threads keep the web answering even when reached directly.
         exec gunicorn backend.config.wsgi --bind 0.0.0.0:8000 --workers "${WEB_CONCURRENCY:-3}" \
+            --worker-class gthread --threads "${WEB_THREADS:-8}" \
             --timeout "${WEB_TIMEOUT:-900}" --access-logfile - --forwarded-allow-ips '*'
         ;;
     dev)

@@ -109,16 +109,19 @@ class Processes:
         self.running.append(process)
         return process
 
-    def start_web(self, **env: object) -> str:
-        """A gunicorn web process (as in production) on a free loopback port; returns its base URL."""
+    def start_web(self, argv: list[str] | None = None, **env: object) -> str:
+        """A gunicorn web process on a free loopback port; returns its base URL.
+
+        `argv(bind)` gives the command (default: two sync workers); a "{bind}" item takes the address."""
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
+        command = argv or [sys.executable, "-m", "gunicorn", "backend.config.wsgi", "--bind", "{bind}",
+                           "--workers", "2"]
+        command = [item.replace("{bind}", f"127.0.0.1:{port}") for item in command]
         log = open(self.logdir / f"web-{len(self.running)}.log", "wb")  # noqa: SIM115
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "backend.config.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", "2"], cwd=ROOT, env=self.env(**env), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+        process = subprocess.Popen(command, cwd=ROOT, env=self.env(**env), stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
         self.running.append(process)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30

@@ -11,6 +11,13 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 
+def web_command(bind: str) -> list[str]:
+    """gunicorn for the embedded default, which has no nginx in front to take slow uploads:
+    threads, so a few clients sending a byte at a time pin threads, not the whole server."""
+    return [sys.executable, "-m", "gunicorn", "backend.config.wsgi", "--bind", bind, "--workers", "2",
+            "--worker-class", "gthread", "--threads", "32", "--timeout", "300", "--access-logfile", "-"]
+
+
 class Command(BaseCommand):
     help = "Run the web server, a Celery worker and Celery beat together (the embedded default)."
 
@@ -21,8 +28,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         python = sys.executable
         commands = {
-            "web": [python, "-m", "gunicorn", "backend.config.wsgi", "--bind", bind, "--workers", "2",
-                    "--timeout", "300", "--access-logfile", "-"],
+            "web": web_command(bind),
             "worker": [python, "-m", "workers", "worker"],
             "beat": [python, "-m", "workers", "beat"],
         }
