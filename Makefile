@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench bench-quick screenshots messages worker beat web flower migrate clean
+.PHONY: run test lint lock bench bench-quick screenshots messages worker beat web flower migrate clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ test: $(VENV)/.dev
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
+
+## Re-lock after editing requirements.in or requirements-dev.in: the whole runtime closure, with hashes.
+lock: $(VENV)/.dev
+	$(VENV)/bin/pip-compile --quiet --strip-extras --generate-hashes --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.txt requirements.in
+	$(VENV)/bin/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+		--output-file requirements-dev.txt requirements-dev.in
 
 ## Speed and memory against the raw processing floor (Postgres, Redis and SeaweedFS, like the tests).
 bench: $(VENV)/.dev

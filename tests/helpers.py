@@ -89,6 +89,13 @@ def download_zip(client: Client, batch_id: str) -> zipfile.ZipFile:
     return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
 
 
+def download_zip_from(url: str) -> zipfile.ZipFile:
+    """Fetch an archive over HTTP, following the download view's redirect to S3."""
+    fetched = requests.get(url, timeout=30)
+    assert fetched.status_code == 200, fetched.text[:300]
+    return zipfile.ZipFile(io.BytesIO(fetched.content))
+
+
 def region_difference(a: Image.Image, b: Image.Image, box: tuple[int, int, int, int]) -> float:
     """Mean absolute difference (0-255) between two images inside a box."""
     diff = ImageChops.difference(a.convert("RGB").crop(box), b.convert("RGB").crop(box))
