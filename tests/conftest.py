@@ -188,13 +188,14 @@ def published(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     """Record what would be published to the broker instead of publishing it (in-process tests)."""
     from backend.batches import dispatch
 
-    sent: dict[str, list] = {"files": [], "archives": [], "queues": [], "webhooks": []}
+    sent: dict[str, list] = {"files": [], "archives": [], "queues": [], "webhooks": [], "priorities": []}
 
-    def files_publish(ids, queue, countdown=None):
-        ids = [str(i) for i in ids]
-        sent["files"].extend(ids)
-        sent["queues"].extend((i, queue) for i in ids)
-        return len(ids)
+    def files_publish(files, countdown=None):
+        files = list(files)
+        sent["files"].extend(str(f.pk) for f in files)
+        sent["queues"].extend((str(f.pk), f.queue) for f in files)
+        sent["priorities"].extend(dispatch.file_priority(f.position) for f in files)
+        return len(files)
 
     monkeypatch.setattr(dispatch, "files_publish", files_publish)
     monkeypatch.setattr(dispatch, "archive_publish", lambda batch_id: sent["archives"].append(str(batch_id)) or True)

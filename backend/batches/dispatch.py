@@ -11,6 +11,8 @@ from django.conf import settings
 
 from backend.config.celery import app
 
+from .models import BatchFile
+
 log = logging.getLogger(__name__)
 # Every queue work is published on: image work, video and audio work, batch-level tasks.
 QUEUES = ("images", "media", "default")
@@ -20,26 +22,25 @@ PURGE = "batches.purge"
 SEND_WEBHOOK = "batches.send_webhook"
 
 
-def files_publish(file_ids: Iterable[UUID | str], queue: str, countdown: float | None = None) -> int:
-    """Publish one task per file on `queue` (after `countdown` seconds); returns how many went out."""
-    soft, hard = settings.QUEUE_TIME_LIMITS.get(queue, settings.QUEUE_TIME_LIMITS["images"])
+def file_priority(position: int) -> int:
+    """0 (first) to 9: a batch's first files go before any batch's later ones, so a small batch
+    submitted behind a large one waits for a few files, not for the whole queue (Redis broker)."""
+    return min(9, position // max(1, settings.FAIR_SHARE_FILES))
+
+
+def files_publish(files: Iterable[BatchFile], countdown: float | None = None) -> int:
+    """Publish one task per file on its queue, with its fair-share priority (after `countdown`
+    seconds); returns how many went out."""
     sent = 0
-    for file_id in file_ids:
+    for file in files:
+        soft, hard = settings.QUEUE_TIME_LIMITS.get(file.queue, settings.QUEUE_TIME_LIMITS["images"])
         try:
-            app.send_task(PROCESS_FILE, args=[str(file_id)], queue=queue, soft_time_limit=soft, time_limit=hard,
-                          countdown=countdown)
+            app.send_task(PROCESS_FILE, args=[str(file.pk)], queue=file.queue, soft_time_limit=soft,
+                          time_limit=hard, countdown=countdown, priority=file_priority(file.position))
             sent += 1
         except Exception:
-            log.warning("could not publish file %s; the sweeper will retry", file_id, exc_info=True)
+            log.warning("could not publish file %s; the sweeper will retry", file.pk, exc_info=True)
     return sent
-
-
-def batch_files_publish(files: Iterable) -> int:
-    """Publish each file (a BatchFile) on its own queue: images and video of one batch go to different workers."""
-    by_queue: dict[str, list] = {}
-    for file in files:
-        by_queue.setdefault(file.queue, []).append(file.pk)
-    return sum(files_publish(ids, queue) for queue, ids in by_queue.items())
 
 
 def archive_publish(batch_id: UUID | str) -> bool:

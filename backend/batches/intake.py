@@ -44,7 +44,7 @@ def batch_create(steps: list[dict], uploads: list[Upload], webhook_url: str = ""
         with transaction.atomic():
             batch.save(force_insert=True)
             BatchFile.objects.bulk_create(rows)
-            transaction.on_commit(lambda: dispatch.batch_files_publish(rows))
+            transaction.on_commit(lambda: dispatch.files_publish(rows))
     except Exception:
         _discard(batch)
         raise

@@ -204,7 +204,7 @@ def batch_retry_failed(batch_id: UUID | str) -> int:
               error="", progress=0.0, results=[], started_at=None, finished_at=None, queued_at=timezone.now())
         _move(Batch.objects.filter(pk=batch.pk), BATCH_MOVES["retry"], B.PROCESSING,
               failed_count=F("failed_count") - len(failed), finished_at=None, ready_at=None, expires_at=None)
-        transaction.on_commit(lambda: dispatch.batch_files_publish(failed))
+        transaction.on_commit(lambda: dispatch.files_publish(failed))
     log.info("batch %s: %d failed files queued again", batch_id, len(failed),
              extra={"event": "batch.retried", "batch": str(batch_id), "files": len(failed)})
     return len(failed)

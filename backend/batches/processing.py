@@ -121,8 +121,12 @@ class FileBusy(Exception):
     """The file is being processed under another claim; try again once that claim may have gone stale."""
 
     @property
-    def queue(self) -> str:
+    def file(self) -> BatchFile:
         return self.args[0]
+
+    @property
+    def queue(self) -> str:
+        return self.file.queue
 
 
 def file_process(file_id: str) -> None:
@@ -136,10 +140,10 @@ def file_process(file_id: str) -> None:
     """
     current = file_claim(file_id)
     if current is None:
-        queue = BatchFile.objects.filter(pk=file_id, status=BatchFile.Status.PROCESSING).values_list(
-            "queue", flat=True).first()
-        if queue is not None:
-            raise FileBusy(queue)
+        held = BatchFile.objects.filter(pk=file_id, status=BatchFile.Status.PROCESSING).only(
+            "pk", "queue", "position").first()
+        if held is not None:
+            raise FileBusy(held)
         log.info("file %s not claimable (finished, cancelled or expired); skipped", file_id)
         return
     file = current.file

@@ -97,7 +97,7 @@ def files_recover_stale(now: datetime, report: SweepReport) -> None:
                 report.given_up.append(str(file.pk))
             continue
         if file_requeue(current, now):
-            dispatch.files_publish([file.pk], file.queue)
+            dispatch.files_publish([file])
             report.requeued.append(str(file.pk))
 
 
@@ -112,7 +112,7 @@ def files_republish_waiting(now: datetime, report: SweepReport) -> None:
         if BatchFile.objects.filter(pk=file.pk, status=BatchFile.Status.QUEUED, queued_at=file.queued_at).update(
             queued_at=now
         ):
-            dispatch.files_publish([file.pk], file.queue)
+            dispatch.files_publish([file])
             report.requeued.append(str(file.pk))
 
 

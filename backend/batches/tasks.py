@@ -36,7 +36,7 @@ def process_file(self, file_id: str) -> None:  # noqa: ANN001
     except processing.FileBusy as busy:
         # Running elsewhere, or its worker died mid-task: look again once a silent claim counts as stale.
         # A fresh message, so these rounds do not use up the storage retries.
-        dispatch.files_publish([file_id], busy.queue, countdown=settings.STALE_AFTER_SECONDS + 5)
+        dispatch.files_publish([busy.file], countdown=settings.STALE_AFTER_SECONDS + 5)
     except StorageUnavailable as exc:
         if self.request.retries >= settings.STORAGE_RETRIES:
             log.error("storage still unavailable for file %s; giving up: %s", file_id, exc)

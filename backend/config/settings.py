@@ -283,9 +283,17 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    # Unacked messages come back after this long if a whole worker host vanishes;
-    # the sweeper usually notices much sooner through the heartbeat.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT", 7200)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Unacked messages come back after this long if a whole worker host vanishes;
+        # the sweeper usually notices much sooner through the heartbeat.
+        "visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT", 7200),
+        # Ten priority levels, consumed strictly in order: a batch's first files go first (fair share).
+        "priority_steps": list(range(10)),
+        "sep": ":",
+        "queue_order_strategy": "priority",
+    }
+# Files of one batch per priority level: a small batch's files overtake a large batch's later ones.
+FAIR_SHARE_FILES = env_int("FAIR_SHARE_FILES", 2)
 
 # Video and audio (ffmpeg). Each file gets MEDIA_TIME_LIMIT_BASE + FACTOR × its duration seconds.
 MEDIA_MAX_DURATION_SECONDS = env_int("MEDIA_MAX_DURATION_SECONDS", 2 * 3600)

@@ -206,3 +206,12 @@ def test_a_file_held_by_another_claim_is_busy_not_dropped(published):
     processing.file_process(file_id)  # the retry, once the silent claim is stale, takes the file over
     file = BatchFile.objects.get(pk=file_id)
     assert (file.status, file.attempts) == (BatchFile.Status.DONE, 2)
+
+
+def test_a_batchs_files_are_published_in_fair_share_priorities(published, settings,
+                                                              django_capture_on_commit_callbacks):
+    settings.FAIR_SHARE_FILES = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = make_batch({f"p{i}.jpg": encode(noisy_image((32, 32), seed=i), "JPEG") for i in range(7)})
+    assert published["priorities"] == [0, 0, 1, 1, 2, 2, 3]
+    assert published["files"] == file_ids(batch)
