@@ -15,9 +15,11 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-## Web + one worker + beat on the embedded default (SQLite, local files, filesystem broker), at http://127.0.0.1:8000
+## Web + one worker + beat on the embedded default (SQLite, local files, filesystem broker), at http://$(BIND)
+## (default 127.0.0.1:8000; e.g. make run BIND=127.0.0.1:8100)
+BIND ?= 127.0.0.1:8000
 run: $(VENV)/.runtime
-	LOG_FORMAT=$${LOG_FORMAT:-plain} $(PY) manage.py runstack --bind 127.0.0.1:8000
+	LOG_FORMAT=$${LOG_FORMAT:-plain} $(PY) manage.py runstack --bind $(BIND)
 
 ## The whole suite: lint, then pytest (uses DATABASE_URL / CELERY_BROKER_URL when set).
 test: $(VENV)/.dev

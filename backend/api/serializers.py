@@ -18,12 +18,15 @@ from rest_framework import serializers
 
 from backend.batches import webhooks
 from backend.batches.models import Batch, BatchFile
-from backend.batches.steps import MAX_STEPS, InvalidSteps, preset_get, steps_clean, steps_refusal
+from backend.batches.steps import (
+    MAX_STEPS,
+    InvalidSteps,
+    json_text_problem,
+    preset_get,
+    steps_clean,
+    steps_refusal,
+)
 from backend.batches.uploads import uploads_check
-
-# Nested deeper than this, a JSON value is refused before it is parsed (a bomb of brackets).
-MAX_JSON_DEPTH = 20
-MAX_JSON_CHARS = 100_000
 
 
 class JsonField(serializers.Field):
@@ -35,9 +38,9 @@ class JsonField(serializers.Field):
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, str):
-            if len(data) > MAX_JSON_CHARS or _depth(data) > MAX_JSON_DEPTH:
-                raise serializers.ValidationError(
-                    f"Too large or too deeply nested (at most {MAX_JSON_CHARS} characters, {MAX_JSON_DEPTH} levels).")
+            problem = json_text_problem(data)
+            if problem:
+                raise serializers.ValidationError(problem)
             try:
                 data = json.loads(data)
             except ValueError:
@@ -48,18 +51,6 @@ class JsonField(serializers.Field):
 
     def to_representation(self, value: Any) -> Any:
         return value
-
-
-def _depth(text: str) -> int:
-    """How deeply brackets nest in a JSON text (brackets inside strings count too: an upper bound)."""
-    depth = deepest = 0
-    for char in text:
-        if char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True})

@@ -90,6 +90,26 @@ def _chain_problem(chain: Sequence[type[Processor]]) -> StepProblem | None:
     return None  # unreachable: an empty chain_kinds means some step took none of what it was given
 
 
+# Steps and options arrive as JSON text (the API, the admin's presets): bounded before parsing,
+# since a bomb of brackets makes the parser recurse until it fails.
+MAX_JSON_DEPTH = 20
+MAX_JSON_CHARS = 100_000
+
+
+def json_text_problem(text: str) -> str | None:
+    """Why a JSON text of steps or options is refused before parsing, or None."""
+    if len(text) > MAX_JSON_CHARS:
+        return f"Too large: at most {MAX_JSON_CHARS:,} characters."
+    depth = deepest = 0
+    for char in text:  # brackets inside strings count too: an upper bound is enough
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return f"Too deeply nested: at most {MAX_JSON_DEPTH} levels." if deepest > MAX_JSON_DEPTH else None
+
+
 def steps_clean(raw_steps: object, files: Sequence[Mapping[str, UploadedFile]] | None = None) -> list[dict]:
     """Validate a chain; return it with every option cleaned by its processor's form.
 

@@ -5,11 +5,12 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
+from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest
 
 from backend.batches.lifecycle import batch_cancel, batch_retry_failed
 from backend.batches.models import Batch, BatchFile, Preset
-from backend.batches.steps import InvalidSteps, steps_clean
+from backend.batches.steps import InvalidSteps, json_text_problem, steps_clean
 from backend.batches.sweeper import batch_expire_now
 from backend.processors import registry
 
@@ -87,7 +88,24 @@ class BatchFileAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in BatchFile._meta.fields]
 
 
+class BoundedJSONField(forms.JSONField):
+    """Refuses a JSON text before parsing it when it is too large or nested (a bomb of brackets),
+    both when validating and when showing the form again with the error."""
+
+    def to_python(self, value: object) -> object:
+        if isinstance(value, str) and (problem := json_text_problem(value)):
+            raise forms.ValidationError(problem)
+        return super().to_python(value)
+
+    def bound_data(self, data: object, initial: object) -> object:
+        if isinstance(data, str) and json_text_problem(data):
+            return InvalidJSONInput(data)
+        return super().bound_data(data, initial)
+
+
 class PresetForm(forms.ModelForm):
+    steps = BoundedJSONField(help_text=Preset._meta.get_field("steps").help_text)
+
     class Meta:
         model = Preset
         fields = ("label", "steps", "enabled")

@@ -1,10 +1,14 @@
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 
 from . import views
 
 app_name = "web"
 urlpatterns = [
     path("", views.upload, name="upload"),
+    # Browsers ask for /favicon.ico whatever the page links; send them to the icon instead of a 404.
+    path("favicon.ico", RedirectView.as_view(url=static("web/favicon.svg"), permanent=True), name="favicon"),
     path("b/<uuid:batch_id>/", views.batch_page, name="batch"),
     path("b/<uuid:batch_id>/status.json", views.batch_status_json, name="status"),
     path("b/<uuid:batch_id>/download", views.download, name="download"),

@@ -135,6 +135,8 @@ def test_an_admin_preset_is_validated_saved_with_defaults_and_offered(client, ad
     page = bad.content.decode()
     assert "Step 1 (Resize): percent: Ensure this value is greater than or equal to 1." in page
     assert "Step 2: “nope” is not an available processing type." in page
+    bomb = admin_client.post("/admin/batches/preset/add/", {"label": "Deep", "steps": "[" * 50_000 + "]" * 50_000})
+    assert bomb.status_code == 200 and "Too deeply nested" in bomb.content.decode(), "a form error, not a 500"
 
     good = admin_client.post("/admin/batches/preset/add/", {
         "label": "Shop: 800 px squares, JPEG", "enabled": "on",
