@@ -18,7 +18,9 @@ from django.test import Client
 from PIL import Image, ImageChops, ImageDraw, ImageOps, ImageStat
 
 from backend.batches import archive, processing
+from backend.batches.intake import batch_create
 from backend.batches.models import Batch, BatchFile
+from backend.batches.uploads import Upload, sniff
 from backend.processors import registry
 from tests.support.s3server import S3_BUCKET, S3_KEY, S3_SECRET, S3Server
 
@@ -181,6 +183,15 @@ def photo(seed: int = 1, size: tuple[int, int] = (640, 480)) -> bytes:
 
 # ---------------------------------------------------------------------------
 # Running batches
+
+
+def batch_of(files: dict[str, bytes], steps: list[dict]) -> Batch:
+    """A batch accepted as intake accepts one (files sniffed, originals stored), without the web."""
+    uploads = []
+    for name, content in files.items():
+        upload = SimpleUploadedFile(name, content)
+        uploads.append(Upload(file=upload, name=name, sniffed=sniff(upload)))
+    return batch_create(steps, uploads)
 
 
 def run_in_process(batch_id: str) -> Batch:

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from backend.processors import Processor, registry
 
-from .uploads import kind_of
+from .uploads import describe, kind_of
 
 MAX_STEPS = 5
 KINDS = ("image", "video", "audio")
@@ -186,8 +186,6 @@ def steps_refusal(processor_names: Sequence[str]) -> Callable[[str], str | None]
 
 def accepted_description(processor: type[Processor]) -> str:
     """What a processor accepts, in words: "videos and audio files", "JPEG, PNG, … and BMP"."""
-    from .uploads import describe
-
     families = {"image/*": _("images"), "video/*": _("videos"), "audio/*": _("audio files")}
     names = [str(families.get(pattern) or describe(pattern)) for pattern in processor.accepts]
     if len(names) == 1:

@@ -23,21 +23,32 @@ HEADER = 128
 
 def colour_only(profile: bytes) -> bytes | None:
     """The profile with only its colour tags and a neutral description; None when it cannot be read."""
+    table = read_tags(profile)
+    if table is None:
+        return None
+    kept = [(signature, body) for signature, body in table if signature in COLOUR_TAGS]
+    return write_tags(profile, [*kept, (b"desc", _description(profile[8]))])
+
+
+def read_tags(profile: bytes) -> list[tuple[bytes, bytes]] | None:
+    """The profile's tags as (signature, data) in table order; None when it is not a readable profile."""
     if len(profile) < HEADER + 4 or profile[36:40] != b"acsp":
         return None
     (count,) = struct.unpack(">I", profile[HEADER:HEADER + 4])
     if count > 1000 or HEADER + 4 + 12 * count > len(profile):
         return None
-    kept: list[tuple[bytes, bytes]] = []
+    tags = []
     for index in range(count):
         signature, offset, size = struct.unpack(">4sII", profile[HEADER + 4 + 12 * index:HEADER + 16 + 12 * index])
-        if signature in COLOUR_TAGS and offset + size <= len(profile):
-            kept.append((signature, profile[offset:offset + size]))
-    version = profile[8]
-    kept.append((b"desc", _description(version)))
-    table_end = HEADER + 4 + 12 * len(kept)
-    table, data, offset = [], b"", table_end
-    for signature, body in kept:
+        if offset + size <= len(profile):
+            tags.append((signature, profile[offset:offset + size]))
+    return tags
+
+
+def write_tags(profile: bytes, tags: list[tuple[bytes, bytes]]) -> bytes:
+    """A profile with `profile`'s header and these tags (sizes and offsets recomputed)."""
+    table, data, offset = [], b"", HEADER + 4 + 12 * len(tags)
+    for signature, body in tags:
         table.append(struct.pack(">4sII", signature, offset, len(body)))
         padded = body + b"\0" * (-len(body) % 4)  # tag data starts on 4-byte boundaries
         data += padded
@@ -45,7 +56,7 @@ def colour_only(profile: bytes) -> bytes | None:
     header = bytearray(profile[:HEADER])
     header[0:4] = struct.pack(">I", offset)
     header[84:100] = bytes(16)  # the profile ID (an MD5 of the old bytes) no longer applies: zero means none
-    return bytes(header) + struct.pack(">I", len(kept)) + b"".join(table) + data
+    return bytes(header) + struct.pack(">I", len(tags)) + b"".join(table) + data
 
 
 def _description(version: int) -> bytes:

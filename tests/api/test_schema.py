@@ -6,10 +6,9 @@ import json
 
 import jsonschema
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from backend.batches.lifecycle import batch_cancel
-from tests.helpers import photo, run_in_process
+from tests.helpers import photo, post_batch, run_in_process
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1"
@@ -41,10 +40,8 @@ def strict(schema: dict, document: dict) -> dict:
 
 
 def post(client, language: str = "en", **fields):
-    data = {key: json.dumps(value) if isinstance(value, (dict, list)) else value for key, value in fields.items()}
-    return client.post(f"{API}/batches", {**data, "files": [SimpleUploadedFile("a.jpg", photo()),
-                                                             SimpleUploadedFile("b.jpg", photo(2)[:900])]},
-                       HTTP_ACCEPT_LANGUAGE=language)
+    """A batch of one good photo and one damaged one, asked for in `language`."""
+    return post_batch(client, {"a.jpg": photo(), "b.jpg": photo(2)[:900]}, HTTP_ACCEPT_LANGUAGE=language, **fields)
 
 
 def test_every_field_of_real_batch_answers_is_documented_and_every_documented_field_is_there(client, published):

@@ -7,24 +7,16 @@ import threading
 import time
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 
 from backend.batches import archive, lifecycle, processing, sweeper
-from backend.batches.intake import batch_create
 from backend.batches.lifecycle import batch_cancel
 from backend.batches.models import Batch, BatchFile
-from backend.batches.uploads import Upload, sniff
+from tests.helpers import batch_of
 from tests.support import images, media
 
-
-def make_batch(files: dict[str, bytes], steps: list[dict]) -> Batch:
-    uploads = []
-    for name, content in files.items():
-        upload = SimpleUploadedFile(name, content)
-        uploads.append(Upload(file=upload, name=name, sniffed=sniff(upload)))
-    return batch_create(steps, uploads)
+make_batch = batch_of
 
 
 WATERMARK = [{"processor": "watermark_text", "options": {"text": "©", "size": 5, "opacity": 50, "color": "#ffffff",

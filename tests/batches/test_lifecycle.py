@@ -6,16 +6,13 @@ import ast
 from datetime import timedelta
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from backend.batches import lifecycle
-from backend.batches.intake import batch_create
 from backend.batches.lifecycle import BATCH_MOVES, FILE_MOVES
 from backend.batches.models import Batch, BatchFile
 from backend.batches.steps import steps_clean
-from backend.batches.uploads import Upload, sniff
-from tests.helpers import ROOT, photo, run_in_process
+from tests.helpers import ROOT, batch_of, photo, run_in_process
 
 WRITES = {"update", "create", "get_or_create", "update_or_create"}
 MODELS = {"Batch", "BatchFile"}
@@ -80,11 +77,8 @@ def test_lifecycle_documents_every_move_it_makes():
 
 
 def make_batch(count: int = 2) -> Batch:
-    uploads = []
-    for index in range(count):
-        file = SimpleUploadedFile(f"p{index}.jpg", photo(index))
-        uploads.append(Upload(file=file, name=file.name, sniffed=sniff(file)))
-    return batch_create(steps_clean([{"processor": "thumbnail"}]), uploads)
+    return batch_of({f"p{index}.jpg": photo(index) for index in range(count)},
+                    steps_clean([{"processor": "thumbnail"}]))
 
 
 @pytest.mark.django_db

@@ -15,10 +15,16 @@ from django.test import Client
 from django.utils import timezone
 
 from backend.batches import archive, lifecycle, processing, storage, sweeper
-from backend.batches.intake import batch_create
 from backend.batches.models import Batch, BatchFile
-from backend.batches.uploads import Upload, sniff
-from tests.helpers import WATERMARK, assert_watermarked, encode, noisy_image, run_in_process, s3_storage_setting
+from tests.helpers import (
+    WATERMARK,
+    assert_watermarked,
+    batch_of,
+    encode,
+    noisy_image,
+    run_in_process,
+    s3_storage_setting,
+)
 
 pytestmark = pytest.mark.django_db
 STEPS = [{"processor": "watermark_text", "options": {"text": "© Test", "size": 6, "opacity": 70,
@@ -26,11 +32,7 @@ STEPS = [{"processor": "watermark_text", "options": {"text": "© Test", "size": 
 
 
 def make_batch(files: dict[str, bytes]) -> Batch:
-    uploads = []
-    for name, content in files.items():
-        upload = SimpleUploadedFile(name, content)
-        uploads.append(Upload(file=upload, name=name, sniffed=sniff(upload)))
-    return batch_create(STEPS, uploads)
+    return batch_of(files, STEPS)
 
 
 def file_ids(batch: Batch) -> list[str]:

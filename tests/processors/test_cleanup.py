@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageCms, PngImagePlugin, TiffImagePlugin
 
 from backend.processors.chain import run_steps
-from backend.processors.icc import COLOUR_TAGS, colour_only
+from backend.processors.icc import COLOUR_TAGS, colour_only, read_tags, write_tags
 from tests.helpers import valid_options
 from tests.support import images
 
@@ -21,9 +21,7 @@ SECRET_UTF16 = SECRET.decode().encode("utf-16-be")  # how ICC profiles store tex
 
 
 def tags(profile: bytes) -> dict[bytes, bytes]:
-    (count,) = struct.unpack(">I", profile[128:132])
-    table = [struct.unpack(">4sII", profile[132 + 12 * i:144 + 12 * i]) for i in range(count)]
-    return {signature: profile[offset:offset + size] for signature, offset, size in table}
+    return dict(read_tags(profile))
 
 
 def with_text_tags(profile: bytes) -> bytes:
@@ -32,16 +30,7 @@ def with_text_tags(profile: bytes) -> bytes:
     mluc = b"mluc" + bytes(4) + struct.pack(">II", 1, 12) + b"enUS" + struct.pack(">II", len(text), 28) + text
     replaced = {**tags(profile), b"cprt": mluc, b"dmnd": mluc, b"desc": mluc,
                 b"meta": b"dict" + bytes(4) + struct.pack(">II", 0, 16)}
-    kept = [*replaced.items(), (b"zzzz", SECRET)]  # and a private tag
-    offset = 132 + 12 * len(kept)
-    table, data = b"", b""
-    for signature, body in kept:
-        body += b"\0" * (-len(body) % 4)
-        table += struct.pack(">4sII", signature, offset + len(data), len(body))
-        data += body
-    header = bytearray(profile[:128])
-    header[0:4] = struct.pack(">I", offset + len(data))
-    return bytes(header) + struct.pack(">I", len(kept)) + table + data
+    return write_tags(profile, [*replaced.items(), (b"zzzz", SECRET)])  # and a private tag
 
 
 HOSTILE_ICC = with_text_tags(images.srgb_profile())

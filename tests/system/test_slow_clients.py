@@ -19,18 +19,12 @@ import requests
 
 from backend.ops.management.commands.runstack import web_command
 from tests.helpers import ROOT, photo
-from tests.support.s3server import S3_BUCKET
+from tests.support.s3server import S3_BUCKET, free_port
 
 pytestmark = pytest.mark.integration
 SLOW_CLIENTS = 20
 # A functional bound, not a speed target: a site whose web workers are all pinned never answers.
 ANSWER_WITHIN = 5
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def render(template: Path, values: dict[str, str], replacements: dict[str, str]) -> str:
