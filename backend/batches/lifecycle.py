@@ -86,8 +86,11 @@ class Claim:
         return BatchFile.objects.filter(pk=self.file.pk, status=F_.PROCESSING, attempts=self.attempt)
 
 
-def file_claim(file_id: UUID | str) -> Claim | None:
-    """Take a queued file (or one whose worker went silent) for processing; None when it is not to be had."""
+def file_claim(file_id: UUID | str, worker: str = "") -> Claim | None:
+    """Take a queued file (or one whose worker went silent) for processing; None when it is not to be had.
+
+    `worker` names the claiming worker (Celery's node name), kept on the row for operators.
+    """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.STALE_AFTER_SECONDS)
     claimable = (
@@ -96,7 +99,7 @@ def file_claim(file_id: UUID | str) -> Claim | None:
         .exclude(batch__status__in=[B.EXPIRED, B.CANCELLED])
     )
     if not _move(claimable, FILE_MOVES["claim"], F_.PROCESSING, attempts=F("attempts") + 1, started_at=now,
-                 heartbeat_at=now, progress=0.0, error=""):
+                 heartbeat_at=now, progress=0.0, error="", worker=worker[:200]):
         return None
     file = BatchFile.objects.select_related("batch").get(pk=file_id)
     claim = Claim(file, file.attempts)

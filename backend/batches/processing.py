@@ -129,7 +129,7 @@ class FileBusy(Exception):
         return self.file.queue
 
 
-def file_process(file_id: str) -> None:
+def file_process(file_id: str, worker: str = "") -> None:
     """Claim, download, process, upload, finish. Storage errors propagate (as
     StorageUnavailable, after releasing the claim) so the caller can retry;
     everything wrong with the file itself fails that file alone.
@@ -138,7 +138,7 @@ def file_process(file_id: str) -> None:
     first worker died keeps the file until its heartbeat goes stale, and the
     caller retries then (so recovery does not wait for the sweeper).
     """
-    current = file_claim(file_id)
+    current = file_claim(file_id, worker)
     if current is None:
         held = BatchFile.objects.filter(pk=file_id, status=BatchFile.Status.PROCESSING).only(
             "pk", "queue", "position").first()

@@ -32,7 +32,7 @@ def backoff(retries: int) -> float:
 @shared_task(name="batches.process_file", bind=True, max_retries=None)
 def process_file(self, file_id: str) -> None:  # noqa: ANN001
     try:
-        processing.file_process(file_id)
+        processing.file_process(file_id, worker=self.request.hostname or "")
     except processing.FileBusy as busy:
         # Running elsewhere, or its worker died mid-task: look again once a silent claim counts as stale.
         # A fresh message, so these rounds do not use up the storage retries.

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz: answered before the host check and the https redirect.
+    "backend.ops.health.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "backend.config.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

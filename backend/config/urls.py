@@ -3,11 +3,9 @@ from django.urls import include, path
 from django.views.decorators.cache import cache_page
 from django.views.i18n import JavaScriptCatalog
 
-from backend.ops import health, metrics
+from backend.ops import metrics
 
 urlpatterns = [
-    path("healthz", health.healthz, name="healthz"),
-    path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),
     path("api/", include("backend.api.urls")),
     path("admin/", admin.site.urls),

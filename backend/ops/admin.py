@@ -19,7 +19,8 @@ class BatchFileInline(admin.TabularInline):
     model = BatchFile
     extra = 0
     can_delete = False
-    fields = ("position", "original_name", "content_type", "size", "status", "progress", "attempts", "error")
+    fields = ("position", "original_name", "content_type", "size", "status", "progress", "attempts", "worker",
+              "error")
     readonly_fields = fields
 
 
@@ -82,8 +83,9 @@ class BatchAdmin(admin.ModelAdmin):
 
 @admin.register(BatchFile)
 class BatchFileAdmin(admin.ModelAdmin):
-    list_display = ("original_name", "batch", "status", "progress", "attempts", "started_at", "finished_at")
-    list_filter = ("status", ProcessorFilter, "queue")
+    list_display = ("original_name", "batch", "status", "progress", "attempts", "worker", "started_at",
+                    "finished_at")
+    list_filter = ("status", ProcessorFilter, "queue", "worker")
     search_fields = ("original_name", "batch__id")
     readonly_fields = [f.name for f in BatchFile._meta.fields]
 

@@ -83,11 +83,12 @@ def test_a_batch_is_processed_archived_and_expired(published, s3_server, django_
 def test_running_a_file_twice_changes_nothing(published, s3_server):
     batch = make_batch({"a.jpg": encode(noisy_image((200, 100)), "JPEG")})
     (file_id,) = file_ids(batch)
-    processing.file_process(file_id)
+    processing.file_process(file_id, worker="celery@host-a")
     first = BatchFile.objects.get(pk=file_id)
-    processing.file_process(file_id)  # a redelivered message
+    processing.file_process(file_id, worker="celery@host-b")  # a redelivered message
     again = BatchFile.objects.get(pk=file_id)
     assert (again.status, again.attempts, again.results) == (BatchFile.Status.DONE, 1, first.results)
+    assert again.worker == "celery@host-a", "the worker that did the work is named on the file"
     assert Batch.objects.get(pk=batch.pk).done_count == 1
     assert len(s3_server.keys(f"{batch.prefix}out/")) == 1
 

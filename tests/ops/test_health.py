@@ -18,6 +18,19 @@ def test_healthz(client):
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
+def test_probes_answer_on_the_process_own_address_behind_https_and_host_checks(client, settings):
+    # A container health check calls http://127.0.0.1:8000/readyz: not an allowed host, not https.
+    settings.ALLOWED_HOSTS = ["media.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    for path in ("/healthz", "/readyz"):
+        response = client.get(path, HTTP_HOST="127.0.0.1:8000")
+        assert response.status_code == 200, (path, response.status_code)
+    # Every other page still keeps both rules.
+    assert client.get("/", HTTP_HOST="127.0.0.1:8000").status_code == 400
+    assert client.get("/", HTTP_HOST="media.example.com").status_code == 301
+    assert client.post("/readyz", HTTP_HOST="127.0.0.1:8000").status_code == 400
+
+
 def test_readyz_when_everything_is_reachable(client):
     response = client.get("/readyz")
     assert response.status_code == 200, response.json()
