@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint lock bench bench-quick screenshots messages worker beat web flower migrate clean
+.PHONY: run test compose-test lint lock bench bench-quick screenshots messages worker beat web flower migrate clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+## Both compose files built and run for real under Podman (needs podman, runc, docker-compose and
+## mmdebstrap: apt-get install them, as .ci/run does). About ten minutes; see README "Deploy".
+compose-test: $(VENV)/.dev
+	$(PY) -m pytest tests/compose -m compose
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .

@@ -1,6 +1,7 @@
 """Entry point of a worker host: `python -m workers` runs a Celery worker,
 `python -m workers beat` the scheduler (one per site), and
-`python -m workers health [beat]` is the container health check.
+`python -m workers health [beat | url URL]` is the container health check
+(of the worker, of beat, or of a web or Flower process by one of its URLs).
 
 SIGTERM makes the worker finish its running tasks and exit (Celery's warm
 shutdown); a task cut off by a later SIGKILL is redelivered (acks_late).
@@ -42,8 +43,22 @@ def node_name() -> str:
     return os.environ.get("WORKER_HOSTNAME") or f"worker-{queues.replace(',', '-')}@{socket.gethostname()}"
 
 
-def health(role: str) -> int:
-    """0 when this host's worker answers a ping (or beat wrote its schedule recently), else 1."""
+def health(role: str, target: str = "") -> int:
+    """0 when this host's worker answers a ping (or beat wrote its schedule recently, or the URL
+    answers 2xx), else 1.
+
+    A check that is one word per argument, with no spaces: Podman's Docker-compatible API
+    (before 5.8) splits a health check's arguments on whitespace, so `python -c "import …"`
+    never ran there and the service never turned healthy.
+    """
+    if role == "url":
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(target, timeout=5) as response:  # noqa: S310 - our own probe URL
+                return 0 if 200 <= response.status < 300 else 1
+        except OSError:
+            return 1
     if role == "beat":
         schedule = Path(os.environ.get("DATA_DIR", "var")) / "celerybeat-schedule"
         candidates = [p for p in schedule.parent.glob(schedule.name + "*") if p.is_file()]
@@ -58,7 +73,7 @@ def health(role: str) -> int:
 def main() -> None:
     args = sys.argv[1:]
     if args and args[0] == "health":
-        sys.exit(health(args[1] if len(args) > 1 else "worker"))
+        sys.exit(health(*args[1:3]) if len(args) > 1 else health("worker"))
     role = args.pop(0) if args and args[0] in {"worker", "beat"} else "worker"
     argv = celery_argv(role, args)
     os.execv(argv[0], argv)  # noqa: S606 - replace this process with Celery
