@@ -5,6 +5,7 @@ storage and a filesystem Celery broker, all under ./var/. Every variable is
 documented in .env.example.
 """
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -126,7 +127,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", DATA_DIR / "static"))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing one
+# whitenoise warns about a missing one; a worker host shares the site's settings but may not be
+# allowed to create the web's folder (the worker image has no /srv/static), and never serves it.
+with contextlib.suppress(OSError):
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 
 # Storage: S3 (MinIO, SeaweedFS, AWS) when a bucket is named, local files otherwise.

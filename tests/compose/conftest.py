@@ -30,3 +30,15 @@ def podman() -> Iterator[Podman]:
 @pytest.fixture(scope="session")
 def image_variables(podman: Podman) -> dict[str, str]:
     return build_images(podman)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A failed step shows the last lines of every container's log: the stack is gone afterwards."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        for name in ("stack", "site"):
+            project = item.funcargs.get(name) if hasattr(item, "funcargs") else None
+            if project is not None and project.name in project.podman.projects:
+                report.sections.append((f"container logs of {project.name}", project.logs(tail=60)))

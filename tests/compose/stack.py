@@ -135,16 +135,21 @@ def build_images(podman: Podman) -> dict[str, str]:
 class Project:
     """One compose project (one stack) run by docker-compose against Podman."""
 
-    def __init__(self, podman: Podman, name: str, compose_file: Path, variables: dict[str, str]) -> None:
+    def __init__(self, podman: Podman, name: str, compose_file: Path, variables: dict[str, str],
+                 directory: Path | None = None) -> None:
         self.podman, self.name, self.file = podman, name, compose_file
+        # Where relative paths of the file (env_file, build contexts) point: the file's own folder,
+        # or a host's deployment folder holding its .env.prod.
+        self.directory = directory or compose_file.parent
         self.base_url = ""  # where the stack's nginx answers, set by the test that starts it
         self.env = {**podman.env, **variables, "DOCKER_HOST": f"unix://{podman.socket}",
                     "COMPOSE_HTTP_TIMEOUT": "600"}
         podman.projects.add(name)
 
     def compose(self, *args: str, timeout: float = 900) -> str:
-        result = subprocess.run(["docker-compose", "--ansi", "never", "-p", self.name, "-f", str(self.file), *args],
-                                cwd=self.file.parent, env=self.env, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(["docker-compose", "--ansi", "never", "-p", self.name, "-f", str(self.file),
+                                 "--project-directory", str(self.directory), *args],
+                                cwd=self.directory, env=self.env, capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:
             raise RuntimeError(f"docker-compose {' '.join(args)} failed:\n{result.stdout[-3000:]}\n"
                                f"{result.stderr[-6000:]}\n{self.logs()}")
@@ -193,6 +198,13 @@ class Project:
     def down(self) -> None:
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "20")
         self.podman.projects.discard(self.name)
+
+    def remove(self) -> None:
+        """Clean up after a failed test: a container crash-looping under a restart policy can escape
+        `down`, so remove the project's containers by force first."""
+        for name in self.containers(running=False):
+            self.podman("rm", "--force", "--time", "5", name, check=False)
+        self.down()
 
     def leftovers(self) -> dict[str, list[str]]:
         label = f"label=com.docker.compose.project={self.name}"

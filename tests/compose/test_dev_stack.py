@@ -37,7 +37,7 @@ def stack(podman: Podman, image_variables: dict[str, str]) -> Iterator[Project]:
         yield project
     finally:
         if project.name in podman.projects:
-            project.down()
+            project.remove()
 
 
 def test_every_service_turns_healthy(stack):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -146,3 +148,38 @@ def test_the_worker_image_has_ffmpeg_fonts_and_no_root():
     assert re.search(r"^USER (?!root)\w+", backend, re.MULTILINE)
     entrypoint = (ROOT / "backend/docker-entrypoint.sh").read_text()
     assert "migrate --noinput" in entrypoint and "collectstatic --noinput" in entrypoint
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_no_health_check_argument_holds_a_space(name):
+    # Podman's Docker-compatible API (before 5.8) splits CMD arguments on whitespace: such a check
+    # never passes there, and every service gated on it never starts.
+    for service, spec in load(name)["services"].items():
+        test = spec["healthcheck"]["test"]
+        if test[0] == "CMD":
+            assert not any(re.search(r"\s", arg) for arg in test[1:]), f"{service}: {test}"
+
+
+def test_the_images_take_their_base_as_a_build_argument_and_compose_names_every_image_by_variable():
+    for dockerfile, arg in (("backend/Dockerfile", "PYTHON_IMAGE"), ("workers/Dockerfile", "PYTHON_IMAGE"),
+                            ("nginx/Dockerfile", "NGINX_IMAGE")):
+        text = (ROOT / dockerfile).read_text()
+        assert re.search(rf"^ARG {arg}=\S+$", text, re.MULTILINE) and f"FROM ${{{arg}}}" in text, dockerfile
+    for name in COMPOSE_FILES:
+        for service, spec in load(name)["services"].items():
+            assert str(spec.get("image", "${")).startswith("${"), f"{name} {service}: image not from a variable"
+    ignored = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
+    assert ignored[0] == "*" and {"!backend/", "!workers/", "!locale/", "!requirements.txt"} <= set(ignored)
+
+
+def test_a_worker_host_starts_with_the_sites_settings_without_the_web_static_folder(tmp_path):
+    # The prod env file names STATIC_ROOT=/srv/static, which the worker image lacks and may not create.
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    env = {**os.environ, "STATIC_ROOT": str(locked / "static"), "DJANGO_SETTINGS_MODULE": "backend.config.settings"}
+    if os.geteuid() == 0:  # root may write anywhere: a path under a file cannot be created by anyone
+        (tmp_path / "a-file").write_text("")
+        env["STATIC_ROOT"] = str(tmp_path / "a-file" / "static")
+    result = subprocess.run([sys.executable, "-c", "import django; django.setup(); from backend.config import celery"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
