@@ -18,7 +18,7 @@ from backend.processors.imaging import animation_problem
 from .names import safe_filename
 
 # Decoders we accept input for. Pillow knows many more; fewer decoders, less attack surface.
-IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "AVIF", "JXL")
 # Extension that matches each sniffed type, used for storage keys and result names.
 EXTENSIONS = {
     "image/jpeg": ".jpg",
@@ -27,6 +27,9 @@ EXTENSIONS = {
     "image/gif": ".gif",
     "image/tiff": ".tiff",
     "image/bmp": ".bmp",
+    "image/heif": ".heic",
+    "image/avif": ".avif",
+    "image/jxl": ".jxl",
     "video/mp4": ".mp4",
     "video/quicktime": ".mov",
     "video/webm": ".webm",
@@ -46,6 +49,9 @@ TYPE_NAMES = {
     "image/gif": "GIF",
     "image/tiff": "TIFF",
     "image/bmp": "BMP",
+    "image/heif": "HEIC/HEIF",
+    "image/avif": "AVIF",
+    "image/jxl": "JPEG XL",
     "video/mp4": gettext_lazy("MP4 video"),
     "video/quicktime": gettext_lazy("QuickTime video"),
     "video/webm": gettext_lazy("WebM video"),
@@ -137,6 +143,13 @@ def media_type(head: bytes) -> str:
     if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
         return "audio/mpeg"  # MPEG audio frame header
     return UNKNOWN
+
+
+def accept_attribute() -> str:
+    """The file input's `accept`: every type sniffing takes, plus the extensions of the image types
+    that browsers do not all know by name (HEIC, JPEG XL)."""
+    images = [content_type for content_type in EXTENSIONS if content_type.startswith("image/")]
+    return ",".join([*images, ".heic", ".heif", ".jxl", "video/*", "audio/*"])
 
 
 def is_media(content_type: str) -> bool:

@@ -14,13 +14,15 @@ from .imaging import DECODE_ERRORS, IMAGE_TYPES, run_image_chain
 from .media import HEIGHTS, AudioToMp3, VideoToMp4
 from .transform import ConvertFormat, Resize
 
-PILLOW_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
+PILLOW_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "AVIF", "JXL")
 
 
 class WebReadyOptions(forms.Form):
     image_size = forms.IntegerField(label=_("Images: longest side (pixels)"), min_value=64, max_value=8192,
                                     initial=2048, help_text=_("Smaller images are not enlarged."))
-    image_quality = forms.IntegerField(label=_("Images: WebP quality"), min_value=1, max_value=100, initial=82)
+    image_format = forms.ChoiceField(label=_("Images: format"), initial="WEBP", required=False, choices=[
+        ("WEBP", _("WebP (every browser)")), ("AVIF", _("AVIF (smaller; browsers since 2022)"))])
+    image_quality = forms.IntegerField(label=_("Images: quality"), min_value=1, max_value=100, initial=82)
     video_height = forms.TypedChoiceField(label=_("Videos: maximum resolution"), choices=HEIGHTS, required=False,
                                           coerce=int, empty_value=None, initial="720")
     audio_bitrate = forms.TypedChoiceField(label=_("Audio: MP3 bitrate"), coerce=int, initial=192,
@@ -31,8 +33,9 @@ class WebReady(Processor):
     name = "web_ready"
     label = _("Make web-ready (images, video and audio)")
     description = _(
-        "Each file by its kind: images resized and saved as WebP (animations stay animated), videos as web MP4 "
-        "(H.264 and AAC), audio as MP3. Images run on the image workers, video and audio on the media workers."
+        "Each file by its kind: images resized and saved as WebP or AVIF (animations stay animated in WebP), "
+        "videos as web MP4 (H.264 and AAC), audio as MP3. Images run on the image workers, video and audio on "
+        "the media workers."
     )
     accepts = (*IMAGE_TYPES, "video/*", "audio/*")
     Options = WebReadyOptions
@@ -45,7 +48,8 @@ class WebReady(Processor):
     def edit(self, source: Path, target_dir: Path, options: dict, progress: Progress) -> list[Path]:
         if _is_image(source):
             resize = {"mode": "fit", "width": options["image_size"], "height": options["image_size"]}
-            convert = {"format": "WEBP", "quality": options["image_quality"], "lossless": False}
+            convert = {"format": options.get("image_format") or "WEBP", "quality": options["image_quality"],
+                       "lossless": False}
             return run_image_chain([(Resize(), resize), (ConvertFormat(), convert)], source, target_dir, progress)
         if ffmpeg.unavailable():
             raise ProcessingError("is a video or audio file, which this server cannot convert right now")

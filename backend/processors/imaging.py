@@ -15,14 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+import pillow_heif
+import pillow_jxl  # noqa: F401 - registers JPEG XL with Pillow
 from django.conf import settings
 from PIL import Image, ImageCms, ImageOps, ImageSequence
 
 from .base import ProcessingError, Processor, Progress
 from .icc import colour_only
 
+# HEIC/HEIF (phone photos) through libheif; AVIF is Pillow's own.
+pillow_heif.register_heif_opener()
+
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "TIFF": ".tiff", "BMP": ".bmp",
-              "AVIF": ".avif"}
+              "AVIF": ".avif", "HEIF": ".heic", "JXL": ".jxl"}
 ANIMATED_FORMATS = {"GIF", "WEBP", "PNG"}
 # Modes the transforms work in; everything else is normalised to one of them on decode.
 WORKING_MODES = {"RGB", "RGBA", "L", "CMYK"}
@@ -31,13 +36,18 @@ SAVEABLE_MODES = {
     "PNG": {"RGB", "RGBA", "L", "LA", "P"},
     "WEBP": {"RGB", "RGBA"},
     "AVIF": {"RGB", "RGBA"},
+    "HEIF": {"RGB", "RGBA"},
+    "JXL": {"RGB", "RGBA", "L"},
     "GIF": {"P", "L"},
     "TIFF": {"RGB", "RGBA", "L", "LA", "CMYK"},
     "BMP": {"RGB", "L", "P"},
 }
 ORIENTATION_TAG = 0x0112
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
-IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp")
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp", "image/heif",
+               "image/avif", "image/jxl")
+# Containers of several still images (a HEIC burst, depth maps): the primary one is the photo.
+PRIMARY_IMAGE_FORMATS = {"HEIF"}
 
 
 @dataclass
@@ -88,7 +98,7 @@ def run_image_chain(steps: Sequence[tuple[ImageProcessor, dict]], source: Path, 
             encoding = Encoding(format=image.format or "PNG", source_icc=image.info.get("icc_profile"))
             for processor, options in steps:
                 processor.adjust_encoding(encoding, options)
-            frame_count = getattr(image, "n_frames", 1)
+            frame_count = 1 if image.format in PRIMARY_IMAGE_FORMATS else getattr(image, "n_frames", 1)
             if frame_count > 1:
                 for processor, _ in steps:
                     if processor.animation == "refuse":
@@ -100,7 +110,9 @@ def run_image_chain(steps: Sequence[tuple[ImageProcessor, dict]], source: Path, 
             _apply_draft(image, steps)
             save_args = _save_arguments(image, encoding)
             frames = []
-            for index, frame in enumerate(ImageSequence.Iterator(image)):
+            # The image opens on its primary picture; iterating would start from the container's first.
+            sequence = [image] if image.format in PRIMARY_IMAGE_FORMATS else ImageSequence.Iterator(image)
+            for index, frame in enumerate(sequence):
                 if index >= frame_count:
                     break
                 result = normalise(upright(frame))
@@ -240,7 +252,7 @@ def _save_arguments(image: Image.Image, encoding: Encoding) -> dict:
     if icc:
         args["icc_profile"] = icc
     if encoding.keep_metadata:
-        if image.getexif() and encoding.format in {"JPEG", "PNG", "WEBP", "TIFF", "AVIF"}:
+        if image.getexif() and encoding.format in {"JPEG", "PNG", "WEBP", "TIFF", "AVIF", "HEIF"}:
             exif = Image.Exif()  # a copy: getexif() is cached, and frames still need the orientation
             exif.load(image.getexif().tobytes())
             exif.pop(ORIENTATION_TAG, None)
@@ -252,7 +264,8 @@ def _save_arguments(image: Image.Image, encoding: Encoding) -> dict:
         args["xmp"] = b""
         args["comment"] = b""  # JPEG and GIF comments are otherwise copied from the input
     defaults = {"JPEG": {"quality": 90, "optimize": True}, "WEBP": {"quality": 85, "method": 4},
-                "AVIF": {"quality": 70}, "PNG": {}, "GIF": {"optimize": True}, "TIFF": {"compression": "tiff_lzw"}}
+                "AVIF": {"quality": 70}, "HEIF": {"quality": 80}, "JXL": {"quality": 85}, "PNG": {},
+                "GIF": {"optimize": True}, "TIFF": {"compression": "tiff_lzw"}}
     args.update(defaults.get(encoding.format, {}))
     args.update(encoding.params)
     if encoding.animated:

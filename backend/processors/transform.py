@@ -232,13 +232,13 @@ def output_formats() -> list[tuple[str, str]]:
     formats = [("JPEG", "JPEG"), ("PNG", "PNG"), ("WEBP", "WebP")]
     if features.check("avif"):
         formats.append(("AVIF", "AVIF"))
-    return [*formats, ("TIFF", "TIFF"), ("GIF", "GIF")]
+    return [*formats, ("JXL", "JPEG XL"), ("HEIF", "HEIC"), ("TIFF", "TIFF"), ("GIF", "GIF")]
 
 
 class ConvertOptions(forms.Form):
     format = forms.ChoiceField(label=_("Format"), choices=output_formats, initial="WEBP")
     quality = forms.IntegerField(label=_("Quality"), min_value=1, max_value=100, initial=85,
-                                 help_text=_("JPEG, WebP and AVIF."))
+                                 help_text=_("JPEG, WebP, AVIF, JPEG XL and HEIC."))
     progressive = forms.BooleanField(label=_("Progressive JPEG"), required=False, initial=True)
     lossless = forms.BooleanField(label=_("Lossless WebP"), required=False, initial=False)
     optimize = forms.BooleanField(label=_("Optimise PNG (smaller, slower)"), required=False, initial=True)
@@ -250,7 +250,7 @@ class ConvertFormat(ImageProcessor):
     name = "convert"
     label = _("Convert format")
     description = _(
-        "Writes JPEG, PNG, WebP, AVIF (when available), TIFF or GIF. Transparency is flattened onto the "
+        "Writes JPEG, PNG, WebP, AVIF, JPEG XL, HEIC, TIFF or GIF. Transparency is flattened onto the "
         "background colour when the target has none. Animations stay animated in GIF, WebP and PNG; "
         "other targets keep the first frame."
     )
@@ -269,6 +269,8 @@ class ConvertFormat(ImageProcessor):
             "JPEG": {"quality": quality, "progressive": options.get("progressive", True), "optimize": True},
             "WEBP": {"quality": quality, "lossless": options.get("lossless", False), "method": 4},
             "AVIF": {"quality": quality},
+            "JXL": {"quality": quality},
+            "HEIF": {"quality": quality},
             "PNG": {"optimize": options.get("optimize", True)},
         }.get(fmt, {})
 

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.http import HttpRequest
 
+from backend.batches.uploads import accept_attribute
+
 
 def limits(request: HttpRequest) -> dict:
     """The upload limits, shown on the page before a person runs into them."""
@@ -14,5 +16,6 @@ def limits(request: HttpRequest) -> dict:
             "max_media_file_bytes": settings.MAX_MEDIA_FILE_BYTES,
             "max_batch_bytes": settings.MAX_BATCH_BYTES,
             "lifetime_minutes": settings.ARCHIVE_LIFETIME_SECONDS // 60,
-        }
+        },
+        "accept_types": accept_attribute(),
     }
