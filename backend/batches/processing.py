@@ -195,7 +195,7 @@ def file_process(file_id: str, worker: str = "") -> None:
             return
         try:
             with _timed(timings, "upload"):
-                results = _upload_results(file, outputs)
+                results = _upload_results(file, outputs, workdir)
         except storage.StorageUnavailable:
             file_release(current)
             raise
@@ -216,10 +216,17 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         timings[stage] = round(time.perf_counter() - started, 4)
 
 
-def _upload_results(file: BatchFile, outputs: list[Path]) -> list[dict]:
+def result_name(output: Path, workdir: Path) -> str:
+    """The result's name in the archive: its path under its step's folder, each part made safe, so a
+    processor that makes a folder (HLS: a playlist beside its segments) delivers that folder."""
+    parts = output.relative_to(workdir).parts[1:] or (output.name,)  # without the "stepN" folder
+    return "/".join(safe_filename(part) for part in parts)
+
+
+def _upload_results(file: BatchFile, outputs: list[Path], workdir: Path) -> list[dict]:
     results, taken = [], set()
     for output in outputs:
-        name = unique_name(safe_filename(output.name), taken)
+        name = unique_name(result_name(output, workdir), taken)
         key = f"{file.batch.prefix}out/{file.pk}/{name}"
         with open(output, "rb") as handle:
             size = storage.save(key, handle)

@@ -8,6 +8,10 @@ BUILTIN_MODULES = (
     "backend.processors.watermark",
     "backend.processors.transform",
     "backend.processors.media",
+    "backend.processors.animation",
+    "backend.processors.cut",
+    "backend.processors.loudness",
+    "backend.processors.hls",
     "backend.processors.auto",
 )
 

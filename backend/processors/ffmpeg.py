@@ -253,6 +253,27 @@ def run(arguments: list[str], *, cwd: Path, duration: float | None, progress: Pr
     progress(1.0)
 
 
+def loudness_measure(source: Path, loudnorm: str, limit: float) -> dict[str, str]:
+    """The first pass of two-pass loudness normalisation: loudnorm's measurements of the first
+    audio track (input_i, input_tp, input_lra, input_thresh, target_offset)."""
+    command = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "info", *INPUT_GUARDS, "-i", source.name,
+               "-map", "0:a:0", "-af", f"{loudnorm}:print_format=json", "-f", "null", "-"]
+    try:
+        completed = subprocess.run(command, cwd=source.parent, capture_output=True, env=_minimal_env(),
+                                   timeout=limit, stdin=subprocess.DEVNULL, check=False, preexec_fn=_prepare_child)
+    except subprocess.TimeoutExpired:
+        raise ProcessingError(f"took longer than {limit / 60:.0f} minutes to measure, so it was stopped") from None
+    text = completed.stderr.decode(errors="replace")
+    start, end = text.rfind("{"), text.rfind("}")
+    try:
+        measured = json.loads(text[start:end + 1]) if completed.returncode == 0 and start >= 0 else None
+    except ValueError:
+        measured = None
+    if not measured or "input_i" not in measured:
+        raise ProcessingError("could not be measured for loudness")
+    return measured
+
+
 def _read_progress(stream, state: dict) -> None:  # noqa: ANN001 - a pipe
     for raw in stream:
         key, _, value = raw.decode(errors="replace").strip().partition("=")
