@@ -98,7 +98,8 @@ def test_a_videos_sound_is_normalised_and_its_picture_copied(tmp_path):
     (result,) = run([{"processor": "loudness", "options": {"target": -20, "true_peak": -1.5}}], clip,
                     tmp_path / "work")
     report = media.probe(result)
-    assert media.stream(report, "video")["codec_name"] == "h264" and media.stream(report, "audio")["codec_name"] == "aac"
+    assert media.stream(report, "video")["codec_name"] == "h264"
+    assert media.stream(report, "audio")["codec_name"] == "aac"
     assert abs(integrated_loudness(result) - (-20)) <= 1.0
 
 
