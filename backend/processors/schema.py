@@ -24,10 +24,10 @@ def field_schema(field: forms.Field) -> dict[str, Any]:
                   "description": "An image file, sent as its own multipart part (see POST /api/v1/batches)."}
     elif isinstance(field, forms.BooleanField):
         schema = {"type": "boolean"}
+    elif isinstance(field, forms.FloatField):  # before IntegerField: Django's FloatField is a subclass of it
+        schema = {"type": "number"}
     elif isinstance(field, forms.IntegerField):
         schema = {"type": "integer"}
-    elif isinstance(field, forms.FloatField):
-        schema = {"type": "number"}
     elif isinstance(field, forms.ChoiceField):
         coerce = getattr(field, "coerce", None)
         values = [value for value, _label in field.choices if value != ""]

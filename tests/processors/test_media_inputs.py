@@ -110,7 +110,8 @@ def test_media_to_an_image_processor_is_refused_with_the_types_named(client, tmp
     clip = media.video(tmp_path / "clip.mp4", seconds=0.5).read_bytes()
     response = post(client, {"clip.mp4": clip}, "resize")
     assert response.status_code == 400
-    assert "“clip.mp4” is MP4 video; Resize accepts JPEG, PNG, WebP, GIF, TIFF and BMP" in response.content.decode()
+    accepted = "JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, AVIF and JPEG XL"
+    assert f"“clip.mp4” is MP4 video; Resize accepts {accepted}" in response.content.decode()
     response = post(client, {"photo.png": images.save(images.photo("coffee"), "PNG")}, "video_mp4")
     assert "“photo.png” is PNG; Video to web MP4 accepts videos" in response.content.decode()
 

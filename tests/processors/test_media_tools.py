@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
+from PIL import Image
 
 from backend.processors.base import ProcessingError
 from backend.processors.chain import run_steps
@@ -24,8 +25,9 @@ def run(steps: list[dict], source: Path, workdir: Path) -> list[Path]:
 
 def loud_and_quiet(path: Path) -> Path:
     """Three seconds loud, three seconds quiet: what loudness normalisation is for."""
-    media.ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=3,volume=0.9",
-                 "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=48000:duration=3,volume=0.03",
+    # lavfi's sine is at 1/8 of full scale: ×7 makes it loud (about −4 LUFS), ×0.25 quiet.
+    media.ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=3,volume=7",
+                 "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=48000:duration=3,volume=0.25",
                  "-filter_complex", "[0][1]concat=n=2:v=0:a=1", "-ac", "2", str(path))
     return path
 
@@ -38,8 +40,14 @@ def integrated_loudness(path: Path) -> float:
 
 def test_an_animated_gif_becomes_a_much_smaller_mp4_with_its_timing(tmp_path):
     source = tmp_path / "spin.gif"
-    frames = [images.photo("coffee").resize((400, 266)).rotate(angle) for angle in range(0, 360, 12)]
-    source.write_bytes(images.save([f.convert("P", palette=0) for f in frames], "GIF"))  # 30 frames × 80 ms
+    # What animated GIFs mostly are: a still scene with something moving across it.
+    scene = images.photo("coffee").resize((400, 266))
+    frames = []
+    for step in range(30):
+        frame = scene.copy()
+        frame.paste((230, 30, 30), (step * 12, 100, step * 12 + 40, 140))
+        frames.append(frame.convert("P", palette=Image.Palette.ADAPTIVE))
+    source.write_bytes(images.save(frames, "GIF"))  # 30 frames × 80 ms
     (video,) = run([{"processor": "animation_video", "options": {"format": "mp4", "crf": 26}}], source,
                    tmp_path / "work")
     report = media.probe(video)

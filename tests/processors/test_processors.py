@@ -182,7 +182,7 @@ def test_convert_writes_each_offered_format(tmp_path, fmt):
                            ("convert", options("convert", format=fmt, background="#ff0000")))
     assert result.format == fmt
     assert path.suffix == {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "AVIF": ".avif", "TIFF": ".tiff",
-                           "GIF": ".gif"}[fmt]
+                           "GIF": ".gif", "JXL": ".jxl", "HEIF": ".heic"}[fmt]
     corner = result.convert("RGBA").getpixel((0, 100))  # fully transparent in the source
     if fmt == "JPEG":
         assert result.mode == "RGB"
