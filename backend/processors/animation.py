@@ -10,8 +10,9 @@ from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageSequence
 
 from . import ffmpeg
-from .base import ProcessingError, Processor, Progress
+from .base import ProcessingError, Progress
 from .imaging import DECODE_ERRORS, animation_problem
+from .media import FfmpegProcessor, output_check
 
 ANIMATED_TYPES = ("image/gif", "image/webp", "image/png")
 # Browsers show frames shorter than this for 100 ms; so does this conversion.
@@ -29,20 +30,15 @@ class AnimationOptions(forms.Form):
                              help_text=_("Lower is better and larger."))
 
 
-class AnimationToVideo(Processor):
+class AnimationToVideo(FfmpegProcessor):
     name = "animation_video"
     label = _("Animation to video")
     description = _("An animated GIF, WebP or PNG as a silent MP4 or WebM with the same timing: usually a tenth "
                     "of the size. Transparent parts become white.")
-    queue = "media"
     accepts = ANIMATED_TYPES
     produces = "video"
     Options = AnimationOptions
     order = 270
-
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        return ffmpeg.unavailable()
 
     def edit(self, source: Path, target_dir: Path, options: dict, progress: Progress) -> list[Path]:
         frames_dir = target_dir / "frames"
@@ -60,7 +56,8 @@ class AnimationToVideo(Processor):
                     *encoder, "-crf", str(options.get("crf", 26)), "-an", "-map_metadata", "-1",
                     "-fs", str(settings.MEDIA_MAX_OUTPUT_BYTES), str(target)],
                    cwd=target_dir, duration=seconds, progress=lambda f: progress(0.5 + 0.5 * f),
-                   limit=settings.MEDIA_TIME_LIMIT_BASE + settings.MEDIA_TIME_LIMIT_FACTOR * seconds)
+                   limit=ffmpeg.duration_time_limit(seconds))
+        output_check(target)
         return [target]
 
 

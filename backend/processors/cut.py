@@ -9,17 +9,8 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from . import ffmpeg
-from .base import ProcessingError, Processor, Progress
-from .media import MEDIA_TYPES
-
-# Re-encoding an audio file keeps its container, with that container's usual codec.
-AUDIO_CODECS = {".mp3": ["-c:a", "libmp3lame", "-q:a", "2"], ".m4a": ["-c:a", "aac", "-b:a", "192k"],
-                ".aac": ["-c:a", "aac", "-b:a", "192k"], ".wav": ["-c:a", "pcm_s16le"], ".flac": ["-c:a", "flac"],
-                ".ogg": ["-c:a", "libvorbis", "-q:a", "6"]}
-
-
-def audio_codec(suffix: str) -> list[str]:
-    return AUDIO_CODECS.get(suffix.lower(), ["-c:a", "aac", "-b:a", "192k"])
+from .base import ProcessingError, Progress
+from .media import FfmpegProcessor, audio_codec, output_check
 
 
 class TrimOptions(forms.Form):
@@ -40,19 +31,13 @@ class TrimOptions(forms.Form):
         return data
 
 
-class MediaTrim(Processor):
+class MediaTrim(FfmpegProcessor):
     name = "media_trim"
     label = _("Trim video or audio")
     description = _("Keeps the part between a start and an end. Instant and lossless at the nearest key frame, or "
                     "exact to the frame when re-encoded (video as H.264/AAC in MP4).")
-    queue = "media"
-    accepts = MEDIA_TYPES
     Options = TrimOptions
     order = 250
-
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        return ffmpeg.unavailable()
 
     def edit(self, source: Path, target_dir: Path, options: dict, progress: Progress) -> list[Path]:
         info = ffmpeg.probe(source)
@@ -78,6 +63,5 @@ class MediaTrim(Processor):
                     "-map", "0:v:0?", "-map", "0:a:0?", "-sn", "-dn", "-map_metadata", "-1", *codecs,
                     "-fs", str(settings.MEDIA_MAX_OUTPUT_BYTES), str(target)],
                    cwd=target_dir, duration=length, progress=progress, limit=ffmpeg.time_limit(info))
-        if not target.exists() or target.stat().st_size == 0:
-            raise ProcessingError("produced no output")
+        output_check(target)
         return [target]

@@ -205,8 +205,13 @@ def _video(stream: dict) -> VideoStream:
 
 def time_limit(info: MediaInfo) -> float:
     """Seconds an ffmpeg run may take for this input: a base plus a multiple of its duration."""
-    duration = info.duration or settings.MEDIA_MAX_DURATION_SECONDS / 4
-    return settings.MEDIA_TIME_LIMIT_BASE + settings.MEDIA_TIME_LIMIT_FACTOR * duration
+    return duration_time_limit(info.duration)
+
+
+def duration_time_limit(duration: float | None) -> float:
+    """Seconds an ffmpeg run may take for media of this duration (unknown: a quarter of the longest)."""
+    return settings.MEDIA_TIME_LIMIT_BASE + settings.MEDIA_TIME_LIMIT_FACTOR * (
+        duration or settings.MEDIA_MAX_DURATION_SECONDS / 4)
 
 
 def run(arguments: list[str], *, cwd: Path, duration: float | None, progress: Progress, limit: float) -> None:

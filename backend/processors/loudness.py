@@ -9,9 +9,8 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from . import ffmpeg
-from .base import ProcessingError, Processor, Progress
-from .cut import audio_codec
-from .media import MEDIA_TYPES
+from .base import ProcessingError, Progress
+from .media import FfmpegProcessor, audio_codec, output_check
 
 # The sound's codec in each video container (the picture is copied untouched).
 VIDEO_AUDIO = {".webm": ["-c:a", "libopus", "-b:a", "160k"], ".avi": ["-c:a", "libmp3lame", "-b:a", "192k"]}
@@ -23,19 +22,13 @@ class LoudnessOptions(forms.Form):
     true_peak = forms.FloatField(label=_("Highest peak (dBTP)"), min_value=-9, max_value=0, initial=-1.5)
 
 
-class Loudness(Processor):
+class Loudness(FfmpegProcessor):
     name = "loudness"
     label = _("Normalise loudness (EBU R128)")
     description = _("Measures the whole sound, then brings it to the target level in one even change, so quiet "
                     "and loud files play alike. A video's picture is kept as it is.")
-    queue = "media"
-    accepts = MEDIA_TYPES
     Options = LoudnessOptions
     order = 260
-
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        return ffmpeg.unavailable()
 
     def edit(self, source: Path, target_dir: Path, options: dict, progress: Progress) -> list[Path]:
         info = ffmpeg.probe(source)
@@ -60,4 +53,5 @@ class Loudness(Processor):
         ffmpeg.run([*ffmpeg.INPUT_GUARDS, "-i", str(source), *streams, "-af", f"{second},aresample={rate}",
                     "-sn", "-dn", "-fs", str(settings.MEDIA_MAX_OUTPUT_BYTES), str(target)],
                    cwd=target_dir, duration=info.duration, progress=lambda f: progress(0.4 + 0.6 * f), limit=limit)
+        output_check(target)
         return [target]

@@ -32,16 +32,40 @@ VP9_SPEED = {"ultrafast": 5, "superfast": 5, "veryfast": 4, "faster": 4, "fast":
              "slower": 0, "veryslow": 0}
 
 
-class MediaProcessor(Processor):
-    """An ffmpeg-based processor: probes the input, then builds one ffmpeg command."""
+# Re-encoding an audio file keeps its container, with that container's usual codec.
+AUDIO_CODECS = {".mp3": ["-c:a", "libmp3lame", "-q:a", "2"], ".m4a": ["-c:a", "aac", "-b:a", "192k"],
+                ".aac": ["-c:a", "aac", "-b:a", "192k"], ".wav": ["-c:a", "pcm_s16le"], ".flac": ["-c:a", "flac"],
+                ".ogg": ["-c:a", "libvorbis", "-q:a", "6"]}
+
+
+def audio_codec(suffix: str) -> list[str]:
+    return AUDIO_CODECS.get(suffix.lower(), ["-c:a", "aac", "-b:a", "192k"])
+
+
+class FfmpegProcessor(Processor):
+    """Any processor whose work ffmpeg does: on the `media` queue, offered only where ffmpeg is installed."""
 
     queue = "media"
     accepts = MEDIA_TYPES
-    needs: ClassVar[str] = "video"  # the track the input must have: "video" or "audio"
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
         return ffmpeg.unavailable()
+
+
+def output_check(target: Path) -> None:
+    """Refuse a result ffmpeg did not write, or cut short at the size limit (its `-fs`)."""
+    if not target.exists() or target.stat().st_size == 0:
+        raise ProcessingError("produced no output")
+    if target.stat().st_size >= settings.MEDIA_MAX_OUTPUT_BYTES:
+        raise ProcessingError(f"would be larger than {settings.MEDIA_MAX_OUTPUT_BYTES / 1e6:.0f} MB, "
+                              "the limit for one result")
+
+
+class MediaProcessor(FfmpegProcessor):
+    """An ffmpeg-based processor: probes the input, then builds one ffmpeg command."""
+
+    needs: ClassVar[str] = "video"  # the track the input must have: "video" or "audio"
 
     def edit(self, source: Path, target_dir: Path, options: dict, progress: Progress) -> list[Path]:
         info = ffmpeg.probe(source)
@@ -55,11 +79,7 @@ class MediaProcessor(Processor):
                      "-fs", str(settings.MEDIA_MAX_OUTPUT_BYTES), str(target)]
         ffmpeg.run(arguments, cwd=target_dir, duration=self.output_duration(info, options), progress=progress,
                    limit=ffmpeg.time_limit(info))
-        if not target.exists() or target.stat().st_size == 0:
-            raise ProcessingError("produced no output")
-        if target.stat().st_size >= settings.MEDIA_MAX_OUTPUT_BYTES:  # ffmpeg's -fs cut it short
-            raise ProcessingError(f"would be larger than {settings.MEDIA_MAX_OUTPUT_BYTES / 1e6:.0f} MB, "
-                                  "the limit for one result")
+        output_check(target)
         return [target]
 
     def output_duration(self, info: MediaInfo, options: dict) -> float | None:
