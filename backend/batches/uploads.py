@@ -145,11 +145,10 @@ def media_type(head: bytes) -> str:
     return UNKNOWN
 
 
-def accept_attribute() -> str:
-    """The file input's `accept`: every type sniffing takes, plus the extensions of the image types
-    that browsers do not all know by name (HEIC, JPEG XL)."""
-    images = [content_type for content_type in EXTENSIONS if content_type.startswith("image/")]
-    return ",".join([*images, ".heic", ".heif", ".jxl", "video/*", "audio/*"])
+# The file input's `accept`: every image type sniffing takes, plus the extensions of the image
+# types that browsers do not all know by name (HEIC, JPEG XL).
+ACCEPT_ATTRIBUTE = ",".join([*(t for t in EXTENSIONS if t.startswith("image/")), ".heic", ".heif", ".jxl",
+                             "video/*", "audio/*"])
 
 
 def is_media(content_type: str) -> bool:

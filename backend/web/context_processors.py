@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.http import HttpRequest
 
-from backend.batches.uploads import accept_attribute
+from backend.batches.uploads import ACCEPT_ATTRIBUTE
 
 
 def limits(request: HttpRequest) -> dict:
@@ -17,5 +17,5 @@ def limits(request: HttpRequest) -> dict:
             "max_batch_bytes": settings.MAX_BATCH_BYTES,
             "lifetime_minutes": settings.ARCHIVE_LIFETIME_SECONDS // 60,
         },
-        "accept_types": accept_attribute(),
+        "accept_types": ACCEPT_ATTRIBUTE,
     }

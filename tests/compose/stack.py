@@ -17,12 +17,14 @@ No Docker engine runs here, and no image registry is reachable:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.helpers import ROOT
@@ -154,6 +156,21 @@ class Project:
             raise RuntimeError(f"docker-compose {' '.join(args)} failed:\n{result.stdout[-3000:]}\n"
                                f"{result.stderr[-6000:]}\n{self.logs()}")
         return result.stdout + result.stderr
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Project]:
+        """Up for the tests that use it; removed afterwards, whatever state they left it in
+        (a test may have taken it down already)."""
+        try:
+            self.up()
+            yield self
+        finally:
+            if self.name in self.podman.projects:
+                self.remove()
+
+    def service_of(self, container: str) -> str:
+        """The service a container belongs to (docker-compose names it <project>_<service>_<n>)."""
+        return container.removeprefix(f"{self.name}_").rsplit("_", 1)[0]
 
     def up(self, *args: str) -> None:
         """Start (or bring up to date) every service; docker-compose waits for the health gates."""

@@ -78,17 +78,13 @@ def site(podman: Podman, image_variables: dict[str, str], tmp_path_factory) -> I
                       {**image_variables, **ports, "LETSENCRYPT_DIR": str(folder / "letsencrypt")}, directory=folder)
     project.base_url = f"https://localhost:{ports['HTTPS_PORT']}"
     project.ca, project.ports, project.secrets, project.folder = str(ca), ports, secrets_, folder
-    try:
-        project.up()
+    with project.running():
         yield project
-    finally:
-        if project.name in podman.projects:
-            project.remove()
 
 
 def test_every_service_turns_healthy(site):
     states = site.wait_healthy()
-    assert {name.split("_")[1] for name in states} == {
+    assert {site.service_of(name) for name in states} == {
         "postgres", "redis", "minio", "web", "worker-images", "worker-media", "beat", "flower", "nginx", "certbot"}
 
 

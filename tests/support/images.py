@@ -13,6 +13,8 @@ import numpy as np
 from PIL import Image, ImageCms
 from skimage import data as skdata
 
+import backend.processors.imaging  # noqa: F401 - registers HEIC/HEIF and JPEG XL with Pillow, as the service does
+
 GPS_IFD = 0x8825
 MAKE = 0x010F
 ORIENTATION = 0x0112
@@ -110,18 +112,12 @@ def logo_png(size: int = 200) -> bytes:
 
 def phone_heic(name: str = "coffee", orientation: int = 6) -> bytes:
     """A HEIC as an iPhone writes one: landscape pixels shown turned, an sRGB profile, camera EXIF."""
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
     return save(photo(name), "HEIF", quality=80, icc_profile=srgb_profile(),
                 exif=camera_exif(orientation).tobytes())
 
 
 def burst_heic() -> bytes:
     """A HEIC of two pictures whose primary (the photo to show) is the second: blue, 200×300."""
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
     buffer = io.BytesIO()
     Image.new("RGB", (320, 160), (220, 30, 30)).save(
         buffer, "HEIF", save_all=True, append_images=[Image.new("RGB", (200, 300), (20, 40, 220))], primary_index=1)
@@ -130,9 +126,6 @@ def burst_heic() -> bytes:
 
 def huge_heic(side: int = 60000) -> bytes:
     """A small HEIC whose header (its `ispe` box) declares side × side pixels: a decompression bomb."""
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
     data = bytearray(save(Image.new("RGB", (64, 64), "white"), "HEIF"))
     at = data.index(b"ispe") + 8  # box type, then version and flags
     data[at:at + 8] = side.to_bytes(4, "big") + side.to_bytes(4, "big")
@@ -149,8 +142,6 @@ def avif_with_alpha() -> bytes:
 
 
 def jpeg_xl() -> bytes:
-    import pillow_jxl  # noqa: F401 - registers the format
-
     return save(photo("rocket"), "JXL", quality=85)
 
 
