@@ -11,11 +11,11 @@ from PIL import Image, ImageSequence
 
 from . import ffmpeg
 from .base import ProcessingError, Progress
-from .imaging import DECODE_ERRORS, animation_problem
+from .imaging import DECODE_ERRORS, pixels_check
 from .media import FfmpegProcessor, output_check
 
 ANIMATED_TYPES = ("image/gif", "image/webp", "image/png")
-# Browsers show frames shorter than this for 100 ms; so does this conversion.
+# A frame with no duration shows for 100 ms; none is shorter than this (no video plays faster).
 MIN_FRAME_MS = 20
 ENCODERS = {
     "mp4": [".mp4", "-c:v", "libx264", "-preset", "medium", "-profile:v", "high", "-movflags", "+faststart"],
@@ -64,15 +64,10 @@ class AnimationToVideo(FfmpegProcessor):
 def _frames(source: Path, folder: Path, progress: Progress) -> tuple[Path, float]:
     """Every frame as a PNG on white, and a concat list giving each its own duration."""
     with Image.open(source, formats=["GIF", "WEBP", "PNG"]) as image:
-        width, height = image.size
         count = getattr(image, "n_frames", 1)
         if count < 2:
             raise ProcessingError("is a still image, not an animation")
-        if width * height > settings.MAX_IMAGE_PIXELS:
-            raise ProcessingError(f"is too large ({width}×{height})")
-        problem = animation_problem(width, height, count)
-        if problem:
-            raise ProcessingError(problem)
+        pixels_check(image)
         lines, total = ["ffconcat version 1.0"], 0.0
         for index, frame in enumerate(ImageSequence.Iterator(image)):
             seconds = max(MIN_FRAME_MS, int(frame.info.get("duration") or 100)) / 1000

@@ -94,7 +94,7 @@ def run_image_chain(steps: Sequence[tuple[ImageProcessor, dict]], source: Path, 
     """Decode once, apply every step to every frame, encode once."""
     try:
         with Image.open(source) as image:
-            _check_pixels(image)
+            pixels_check(image)
             encoding = Encoding(format=image.format or "PNG", source_icc=image.info.get("icc_profile"))
             for processor, options in steps:
                 processor.adjust_encoding(encoding, options)
@@ -137,7 +137,8 @@ def run_image_chain(steps: Sequence[tuple[ImageProcessor, dict]], source: Path, 
     return [target]
 
 
-def _check_pixels(image: Image.Image) -> None:
+def pixels_check(image: Image.Image) -> None:
+    """Refuse an opened image over the pixel budget, or an animation over the frame budgets (header only)."""
     width, height = image.size
     if width * height > settings.MAX_IMAGE_PIXELS:
         raise ProcessingError(f"is too large ({width}×{height}); at most {settings.MAX_IMAGE_PIXELS:,} pixels")
