@@ -54,8 +54,10 @@ class InvalidSteps(Exception):
 
 
 def kinds_text(kinds: set[str] | Sequence[str]) -> str:
-    names = {"image": _("images"), "video": _("videos"), "audio": _("audio files")}
-    words = [names[kind] for kind in KINDS if kind in kinds]
+    # Results that are no single file (an HLS folder) are named too, never "nothing".
+    names = {"image": _("images"), "video": _("videos"), "audio": _("audio files"),
+             "stream": _("an HLS stream folder")}
+    words = [names[kind] for kind in names if kind in kinds]
     if len(words) <= 1:
         return words[0] if words else _("nothing")
     return _("%(some)s and %(last)s") % {"some": ", ".join(words[:-1]), "last": words[-1]}
@@ -79,7 +81,7 @@ def _chain_problem(chain: Sequence[type[Processor]]) -> StepProblem | None:
     """The first step that cannot take what the steps before it make, for any kind step 1 takes."""
     if chain_kinds(chain):
         return None
-    made = {kind for kind in KINDS if chain[0].accepts_kind(kind)}
+    made = {chain[0].output_kind(kind) for kind in KINDS if chain[0].accepts_kind(kind)}
     for index, processor in enumerate(chain[1:], start=1):
         if not any(processor.accepts_kind(kind) for kind in made):
             return StepProblem(index, "processor", _(

@@ -13,12 +13,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from PIL import Image, UnidentifiedImageError
 
-from backend.processors.imaging import animation_problem
+from backend.processors import raw
+from backend.processors.imaging import DECODERS, animation_problem
 
 from .names import safe_filename
 
-# Decoders we accept input for. Pillow knows many more; fewer decoders, less attack surface.
-IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "AVIF", "JXL")
 # Extension that matches each sniffed type, used for storage keys and result names.
 EXTENSIONS = {
     "image/jpeg": ".jpg",
@@ -30,6 +29,7 @@ EXTENSIONS = {
     "image/heif": ".heic",
     "image/avif": ".avif",
     "image/jxl": ".jxl",
+    **raw.EXTENSIONS,
     "video/mp4": ".mp4",
     "video/quicktime": ".mov",
     "video/webm": ".webm",
@@ -52,6 +52,7 @@ TYPE_NAMES = {
     "image/heif": "HEIC/HEIF",
     "image/avif": "AVIF",
     "image/jxl": "JPEG XL",
+    **raw.TYPE_NAMES,
     "video/mp4": gettext_lazy("MP4 video"),
     "video/quicktime": gettext_lazy("QuickTime video"),
     "video/webm": gettext_lazy("WebM video"),
@@ -88,15 +89,20 @@ def sniff(fileobj: IO[bytes]) -> Sniffed:
     fileobj.seek(0)
     try:
         # Only the header is read here: cheap, and no pixel is decoded.
-        with Image.open(fileobj, formats=IMAGE_FORMATS) as image:
+        with Image.open(fileobj, formats=DECODERS) as image:
             width, height = image.size
-            mime = Image.MIME.get(image.format or "", UNKNOWN)
+            # One MIME type per format, except camera RAW, whose decoder tells the camera's format.
+            mime = image.get_format_mimetype() if image.format == raw.FORMAT else Image.MIME.get(image.format or "")
+            mime = mime or UNKNOWN
             try:  # read from the header, or by skipping frames undecoded
                 frames = getattr(image, "n_frames", 1)
             except (OSError, SyntaxError, ValueError, EOFError):
                 frames = 1  # a damaged animation: the worker says so
     except Image.DecompressionBombError:
         raise UploadRefused(_too_many_pixels()) from None
+    except raw.CameraRawError as exc:
+        raise UploadRefused(_("is a camera RAW file (%(type)s) that could not be read: it is damaged, or from a "
+                              "camera LibRaw does not know") % {"type": exc.kind}) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
         fileobj.seek(0)
         head = fileobj.read(64)
@@ -146,9 +152,9 @@ def media_type(head: bytes) -> str:
 
 
 # The file input's `accept`: every image type sniffing takes, plus the extensions of the image
-# types that browsers do not all know by name (HEIC, JPEG XL).
+# types that browsers do not all know by name (HEIC, JPEG XL, camera RAW).
 ACCEPT_ATTRIBUTE = ",".join([*(t for t in EXTENSIONS if t.startswith("image/")), ".heic", ".heif", ".jxl",
-                             "video/*", "audio/*"])
+                             *raw.EXTENSIONS.values(), "video/*", "audio/*"])
 
 
 def is_media(content_type: str) -> bool:

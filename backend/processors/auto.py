@@ -10,11 +10,9 @@ from PIL import Image, UnidentifiedImageError
 
 from . import ffmpeg
 from .base import ProcessingError, Processor, Progress
-from .imaging import DECODE_ERRORS, IMAGE_TYPES, run_image_chain
+from .imaging import DECODE_ERRORS, DECODERS, IMAGE_TYPES, run_image_chain
 from .media import HEIGHTS, AudioToMp3, VideoToMp4
 from .transform import ConvertFormat, Resize
-
-PILLOW_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "AVIF", "JXL")
 
 
 class WebReadyOptions(forms.Form):
@@ -62,7 +60,7 @@ class WebReady(Processor):
 
 def _is_image(path: Path) -> bool:
     try:
-        with Image.open(path, formats=PILLOW_FORMATS):
+        with Image.open(path, formats=DECODERS):
             return True
     except (UnidentifiedImageError, *DECODE_ERRORS):
         return False

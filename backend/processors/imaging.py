@@ -20,6 +20,7 @@ import pillow_jxl  # noqa: F401 - registers JPEG XL with Pillow
 from django.conf import settings
 from PIL import Image, ImageCms, ImageOps, ImageSequence
 
+from . import raw
 from .base import ProcessingError, Processor, Progress
 from .icc import colour_only
 
@@ -45,7 +46,13 @@ SAVEABLE_MODES = {
 ORIENTATION_TAG = 0x0112
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp", "image/heif",
-               "image/avif", "image/jxl")
+               "image/avif", "image/jxl", *raw.MIME_TYPES.values())
+# The decoders files are opened with, in the order tried (camera RAW before the TIFF it is built on).
+# Pillow knows many more; fewer decoders, less attack surface.
+DECODERS = ("JPEG", "PNG", "WEBP", "GIF", raw.FORMAT, "TIFF", "BMP", "HEIF", "AVIF", "JXL")
+# Formats that are read but never written: their results default to this one.
+READ_ONLY_FORMATS = {raw.FORMAT: "JPEG"}
+DRAFT_FORMATS = {"JPEG", raw.FORMAT}  # decoders that can skip work for a smaller result
 # Containers of several still images (a HEIC burst, depth maps): the primary one is the photo.
 PRIMARY_IMAGE_FORMATS = {"HEIF"}
 
@@ -93,9 +100,11 @@ def run_image_chain(steps: Sequence[tuple[ImageProcessor, dict]], source: Path, 
                     progress: Progress) -> list[Path]:
     """Decode once, apply every step to every frame, encode once."""
     try:
-        with Image.open(source) as image:
+        with Image.open(source, formats=DECODERS) as image:
             pixels_check(image)
-            encoding = Encoding(format=image.format or "PNG", source_icc=image.info.get("icc_profile"))
+            source_format = image.format or "PNG"
+            encoding = Encoding(format=READ_ONLY_FORMATS.get(source_format, source_format),
+                                source_icc=image.info.get("icc_profile"))
             for processor, options in steps:
                 processor.adjust_encoding(encoding, options)
             frame_count = 1 if image.format in PRIMARY_IMAGE_FORMATS else getattr(image, "n_frames", 1)
@@ -162,8 +171,8 @@ def animation_problem(width: int, height: int, frames: int) -> str | None:
 
 
 def _apply_draft(image: Image.Image, steps: Sequence[tuple[ImageProcessor, dict]]) -> None:
-    """Let the JPEG decoder downscale by 1/2, 1/4 or 1/8 when the first step shrinks anyway."""
-    if image.format != "JPEG" or not steps:
+    """Let the JPEG decoder downscale by 1/2, 1/4 or 1/8 (LibRaw by 1/2) when the first step shrinks anyway."""
+    if image.format not in DRAFT_FORMATS or not steps:
         return
     first, options = steps[0]
     wanted = first.draft_size(upright_size(image), options)

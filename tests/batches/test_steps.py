@@ -118,3 +118,10 @@ def test_media_work_anywhere_in_the_chain_sends_the_file_to_the_media_queue(medi
     assert steps_queue([{"processor": "video_thumbnail"}, {"processor": "resize"}], "video/mp4") == "media"
     assert steps_queue([{"processor": "web_ready"}], "image/png") == "images"
     assert steps_queue([{"processor": "web_ready"}], "audio/mpeg") == "media"
+
+
+def test_a_step_after_hls_is_refused_naming_what_hls_makes():
+    if registry.get("video_hls") is None:
+        pytest.skip("ffmpeg is not installed")
+    (problem,) = problems_of([{"processor": "video_hls"}, {"processor": "video_mp4"}])
+    assert problem.step == 1 and "step 1 makes an HLS stream folder, so it cannot follow it" in problem.message

@@ -1,5 +1,6 @@
-"""HEIC/HEIF, AVIF and JPEG XL: recognised from their bytes, limits applied before decoding, read
-upright with their colour profile, written with quality options; a real worker runs them all."""
+"""HEIC/HEIF, AVIF, JPEG XL and camera RAW: recognised from their bytes, limits applied before
+decoding, read upright with their colour profile, written with quality options; a real worker runs
+them all."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import pytest
 from django.test import Client
 from PIL import Image
 
-from backend.batches.uploads import UploadRefused, sniff
+from backend.batches.uploads import Sniffed, UploadRefused, sniff
+from backend.processors import raw
+from backend.processors.imaging import DECODERS, run_image_chain
+from backend.processors.transform import Thumbnail
 from tests.helpers import download_zip, post_batch, wait_for_batch
 from tests.support import images
 
@@ -18,13 +22,63 @@ NEW_INPUTS = {
     "burst.heic": (images.burst_heic, "image/heif"),
     "alpha.avif": (images.avif_with_alpha, "image/avif"),
     "rocket.jxl": (images.jpeg_xl, "image/jxl"),
+    "camera.dng": (lambda: images.camera_dng(orientation=6), "image/x-adobe-dng"),
 }
+# NEF and ARW are TIFF structures told apart by their maker; the test files are DNG's layout under
+# those makers' names (no camera's own file can be made here), which LibRaw decodes the same way.
+CAMERA_MAKERS = {"image/x-nikon-nef": "NIKON CORPORATION", "image/x-sony-arw": "SONY"}
 
 
 @pytest.mark.parametrize("name", NEW_INPUTS)
 def test_each_new_format_is_recognised_from_its_bytes(name):
     make, content_type = NEW_INPUTS[name]
     assert sniff(io.BytesIO(make())).content_type == content_type
+
+
+@pytest.mark.parametrize("content_type", CAMERA_MAKERS)
+def test_camera_raw_of_each_maker_is_recognised_and_decoded(content_type):
+    data = images.camera_dng(make=CAMERA_MAKERS[content_type], dng=False)
+    assert sniff(io.BytesIO(data)) == Sniffed(content_type, 450, 300)
+    with Image.open(io.BytesIO(data), formats=DECODERS) as image:
+        assert image.format == raw.FORMAT and image.convert("RGB").size == (450, 300)
+
+
+def test_a_tiff_by_a_camera_maker_without_raw_data_stays_a_tiff():
+    """Nikon scanners and cameras' TIFF mode write plain TIFFs with the maker's name."""
+    data = images.save(images.photo(), "TIFF", tiffinfo={271: "NIKON CORPORATION"})
+    assert sniff(io.BytesIO(data)).content_type == "image/tiff"
+
+
+@pytest.mark.parametrize("data", [
+    b"II*\x00\x10\x00\x00\x00CR\x02\x00\x00\x00\x00\x00" + bytes(100),  # Canon's mark, then nothing
+    images.camera_dng(make="NIKON CORPORATION", dng=False)[:600],  # a NEF cut inside its directories
+], ids=["cr2-empty", "nef-cut"])
+def test_a_camera_raw_libraw_cannot_read_is_refused_with_a_sentence(data):
+    with pytest.raises(UploadRefused, match=r"camera RAW file .* could not be read"):
+        sniff(io.BytesIO(data))
+
+
+def test_a_camera_raw_declaring_huge_dimensions_is_refused_before_any_decode():
+    with pytest.raises(UploadRefused, match="too large"):
+        sniff(io.BytesIO(images.camera_dng(declared=(60000, 60000))))
+
+
+def test_camera_raw_is_white_balanced_and_a_thumbnail_demosaics_at_half_size(tmp_path):
+    """The sensor sees green twice as strongly as red: without the camera's white balance the
+    photo would come out green. A thumbnail needs a quarter of the pixels: LibRaw's half-size
+    decode gives them without demosaicing the whole sensor."""
+    source = tmp_path / "cat.dng"
+    source.write_bytes(images.camera_dng("chelsea"))
+    with Image.open(source, formats=DECODERS) as image:
+        red, green, blue = image.convert("RGB").resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+    original = images.photo("chelsea").resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+    assert red > green > blue and original[0] > original[1] > original[2], "a ginger cat stays ginger"
+    assert abs(red / green - original[0] / original[1]) < 0.25
+    with Image.open(source, formats=DECODERS) as image:
+        assert image.draft("RGB", (100, 100)) is not None and image.size == (225, 150)
+    (result,) = run_image_chain([(Thumbnail(), {"size": 100, "square": True})], source, tmp_path, lambda _: None)
+    assert result.name == "cat.jpg", "RAW is read, never written: results default to JPEG"
+    assert Image.open(result).size == (100, 100)
 
 
 def test_a_heic_declaring_huge_dimensions_is_refused_before_any_decode(settings):
@@ -50,7 +104,7 @@ def test_every_new_format_in_and_out_through_a_real_worker(processes, s3_server)
     response = post_batch(Client(), files, steps=[{"processor": "convert", "options": {"format": "PNG"}}])
     assert response.status_code == 201, response.json()
     batch = wait_for_batch(response.json()["id"], timeout=120)
-    assert (batch.status, batch.done_count, batch.failed_count) == ("ready", 4, 0), list(
+    assert (batch.status, batch.done_count, batch.failed_count) == ("ready", 5, 0), list(
         batch.files.values_list("original_name", "error"))
     archive = download_zip(Client(), str(batch.pk))
 
@@ -65,6 +119,19 @@ def test_every_new_format_in_and_out_through_a_real_worker(processes, s3_server)
     alpha = result("alpha.png")
     assert alpha.mode == "RGBA" and alpha.getpixel((10, 256))[3] == 0 and alpha.getpixel((400, 256))[3] == 255
     assert result("rocket.png").size == (640, 427)
+    camera = result("camera.png")
+    assert camera.size == (300, 450), "the camera's orientation applied by LibRaw, once"
+
+    # A RAW photo with a step that keeps the format: written as JPEG; a damaged one fails alone.
+    dng = images.camera_dng()
+    response = post_batch(Client(), {"good.dng": dng, "cut.dng": dng[: len(dng) * 2 // 3]}, processor="resize",
+                          options={"mode": "fit", "width": 200, "height": 200})
+    assert response.status_code == 201, response.json()
+    batch = wait_for_batch(response.json()["id"], timeout=120)
+    assert (batch.done_count, batch.failed_count) == (1, 1)
+    assert "could not be read" in batch.files.get(original_name="cut.dng").error.lower()
+    archive = download_zip(Client(), str(batch.pk))
+    assert Image.open(io.BytesIO(archive.read("good.jpg"))).size == (200, 133)
 
     # Out: AVIF and JPEG XL with their quality option, smaller at lower quality.
     sizes = {}

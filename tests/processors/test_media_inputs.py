@@ -110,7 +110,7 @@ def test_media_to_an_image_processor_is_refused_with_the_types_named(client, tmp
     clip = media.video(tmp_path / "clip.mp4", seconds=0.5).read_bytes()
     response = post(client, {"clip.mp4": clip}, "resize")
     assert response.status_code == 400
-    accepted = "JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, AVIF and JPEG XL"
+    accepted = "JPEG, PNG, WebP, GIF, TIFF, BMP, HEIC/HEIF, AVIF, JPEG XL, DNG, Canon CR2, Nikon NEF and Sony ARW"
     assert f"“clip.mp4” is MP4 video; Resize accepts {accepted}" in response.content.decode()
     response = post(client, {"photo.png": images.save(images.photo("coffee"), "PNG")}, "video_mp4")
     assert "“photo.png” is PNG; Video to web MP4 accepts videos" in response.content.decode()

@@ -156,3 +156,71 @@ KINDS = {
     "animated.gif": animated_gif,
     "animated.webp": animated_webp,
 }
+
+
+# ---------------------------------------------------------------------------
+# Camera RAW: a DNG as a camera writes one, its sensor data made from a real photograph
+
+
+def camera_dng(name: str = "chelsea", orientation: int = 1, make: str = "TestCam", dng: bool = True,
+               declared: tuple[int, int] | None = None) -> bytes:
+    """The photograph seen through an RGGB Bayer filter: 12-bit sensor values over a black level,
+    greens stronger than red and blue (so the camera's white balance must be applied), the
+    orientation in the TIFF tag. `dng=False` leaves out the DNG version: a TIFF a camera maker's
+    RAW format is built on. `declared` overrides the width and height the header states."""
+    import tifffile
+
+    rgb = np.asarray(photo(name).convert("RGB"), dtype=np.float64) / 255
+    height, width = (rgb.shape[0] // 2) * 2, (rgb.shape[1] // 2) * 2
+    rgb = rgb[:height, :width] ** 2.2  # sensor values are linear light
+    gains = (0.5, 1.0, 0.6)  # what the sensor sees under daylight, before white balance
+    black, white = 64, 4095
+    mosaic = np.empty((height, width), np.uint16)
+    for (dy, dx), channel in {(0, 0): 0, (0, 1): 1, (1, 0): 1, (1, 1): 2}.items():
+        values = rgb[dy::2, dx::2, channel] * gains[channel] * (white - black) + black
+        mosaic[dy::2, dx::2] = values.round().astype(np.uint16)
+    neutral = [int(g * 10000) for g in gains]
+    # XYZ to this sensor: to linear sRGB, then the sensor's gains (what a camera's DNG states).
+    xyz_to_srgb = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415], [0.0557, -0.2040, 1.0570]])
+    colour_matrix = (np.diag(gains) @ xyz_to_srgb).flatten()
+    cfa_tags = [
+        (33421, "H", 2, (2, 2), True),  # CFA repeat pattern: 2×2
+        (33422, "B", 4, (0, 1, 1, 2), True),  # RGGB
+        (50714, "H", 1, black, True),
+        (50717, "H", 1, white, True),
+    ]
+    camera_tags = [
+        (50721, "2i", 9, [v for m in colour_matrix for v in (round(m * 10000), 10000)], True),
+        (50778, "H", 1, 21, True),  # the matrix is for daylight (D65)
+        (50728, "2I", 3, [v for n in neutral for v in (n, 10000)], True),  # as-shot neutral
+        (271, "s", 0, make, True),
+        (272, "s", 0, f"{make} Model 1", True),
+        (274, "H", 1, orientation, True),
+    ]
+    if dng:
+        camera_tags += [(50706, "B", 4, (1, 4, 0, 0), True), (50707, "B", 4, (1, 1, 0, 0), True),
+                        (50708, "s", 0, f"{make} Model 1", True)]
+    # As cameras lay it out: a small preview first, the sensor data in a sub-directory.
+    preview = np.asarray(photo(name).convert("RGB").resize((width // 4, height // 4)))
+    buffer = io.BytesIO()
+    with tifffile.TiffWriter(buffer) as tiff:
+        tiff.write(preview, photometric="rgb", subfiletype=1, subifds=1, extratags=camera_tags, metadata=None)
+        tiff.write(mosaic, photometric=32803, extratags=cfa_tags, metadata=None)
+    data = bytearray(buffer.getvalue())
+    if declared:
+        # Patch ImageWidth (256) and ImageLength (257) of the sensor data's directory, which the SubIFDs
+        # tag (330) of the first one points to: 12-byte entries after a two-byte count.
+        def entries(offset: int):
+            for index in range(int.from_bytes(data[offset:offset + 2], "little")):
+                yield offset + 2 + 12 * index
+
+        first = int.from_bytes(data[4:8], "little")
+        (sub,) = [int.from_bytes(data[at + 8:at + 12], "little") for at in entries(first)
+                  if int.from_bytes(data[at:at + 2], "little") == 330]
+        for at in entries(sub):
+            tag = int.from_bytes(data[at:at + 2], "little")
+            if tag in (256, 257):
+                size = 2 if int.from_bytes(data[at + 2:at + 4], "little") == 3 else 4
+                value = declared[0] if tag == 256 else declared[1]
+                data[at + 8:at + 8 + size] = value.to_bytes(size, "little")
+    return bytes(data)
