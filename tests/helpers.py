@@ -190,7 +190,7 @@ def batch_of(files: dict[str, bytes], steps: list[dict]) -> Batch:
     uploads = []
     for name, content in files.items():
         upload = SimpleUploadedFile(name, content)
-        uploads.append(Upload(file=upload, name=name, sniffed=sniff(upload)))
+        uploads.append(Upload(file=upload, name=name, sniffed=sniff(upload), size=upload.size))
     return batch_create(steps, uploads)
 
 
@@ -234,3 +234,38 @@ def purge_broker() -> None:
         for queue in QUEUES:
             with contextlib.suppress(Exception):  # a queue never declared has nothing to purge
                 conn.default_channel.queue_purge(queue)
+
+
+# ---------------------------------------------------------------------------
+# Uploads in parts (POST /api/v1/uploads …), as a program sends them
+
+
+def put_part(client: Client, url: str, data: bytes) -> int:
+    """PUT one part: to S3 over HTTP, or to this site's own part endpoint (local storage)."""
+    if url.startswith(("http://testserver/", "/")):
+        return client.put(url, data, content_type="application/octet-stream").status_code
+    return requests.put(url, data=data, timeout=60).status_code
+
+
+def send_parts(client: Client, name: str, data: bytes, *, declared: int | None = None,
+               only: set[int] | None = None, complete: bool = True, put_status: int | None = 200) -> dict:
+    """Start an upload, PUT its parts (all, or `only` these numbers), complete it; the last answer's JSON
+    with its status code under "status_code" and the parts whose PUT failed under "refused_parts"."""
+    started = client.post("/api/v1/uploads", {"name": name, "size": declared or len(data)},
+                          content_type="application/json")
+    assert started.status_code == 201, started.json()
+    upload = started.json()
+    numbers = [n for n in range(1, upload["part_count"] + 1) if only is None or n in only]
+    urls = client.post(f"/api/v1/uploads/{upload['id']}/parts", {"parts": numbers},
+                       content_type="application/json").json()["urls"] if numbers else {}
+    size, refused = upload["part_size"], []
+    for number in numbers:
+        status = put_part(client, urls[str(number)], data[(number - 1) * size:number * size])
+        if put_status is not None:
+            assert status == put_status, (number, status)
+        if status != 200:
+            refused.append(number)
+    if not complete:
+        return {**upload, "status_code": 201, "refused_parts": refused}
+    answer = client.post(f"/api/v1/uploads/{upload['id']}/complete")
+    return {"id": upload["id"], **answer.json(), "status_code": answer.status_code, "refused_parts": refused}

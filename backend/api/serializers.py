@@ -17,7 +17,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from backend.batches import webhooks
-from backend.batches.models import Batch, BatchFile
+from backend.batches.models import Batch, BatchFile, StagedUpload
+from backend.batches.staging import staged_check
 from backend.batches.steps import (
     MAX_STEPS,
     InvalidSteps,
@@ -75,9 +76,11 @@ class BatchCreateSerializer(serializers.Serializer):
     """
 
     files = serializers.ListField(
-        child=serializers.FileField(allow_empty_file=True, use_url=False), help_text="One part per file.",
-        error_messages={"required": "Choose at least one file to upload.",
-                        "empty": "Choose at least one file to upload."})
+        child=serializers.FileField(allow_empty_file=True, use_url=False), required=False,
+        help_text="One part per file (up to MAX_REQUEST_BYTES in all).")
+    uploads = serializers.ListField(
+        child=serializers.UUIDField(), required=False, max_length=settings.MAX_FILES_PER_BATCH,
+        help_text="Ids of completed uploads sent in parts (POST /api/v1/uploads), one part each.")
     processor = serializers.CharField(required=False, help_text="A processor's name (GET /api/v1/processors).")
     options = OptionsField(required=False, help_text='JSON object of options, e.g. {"width": 800}.')
     steps = StepsField(required=False, help_text=f'JSON array of up to {MAX_STEPS} steps: '
@@ -122,10 +125,19 @@ class BatchCreateSerializer(serializers.Serializer):
             steps = steps_clean(raw_steps, step_files)
         except InvalidSteps as invalid:
             raise serializers.ValidationError(_step_errors(invalid, source)) from None
-        uploads, problems = uploads_check(data["files"], steps_refusal([step["processor"] for step in steps]))
-        if problems:
-            raise serializers.ValidationError({"files": problems})
-        return {"steps": steps, "uploads": uploads, "webhook_url": data.get("webhook_url", "")}
+        files, staged_ids = data.get("files") or [], data.get("uploads") or []
+        if not files and not staged_ids:
+            raise serializers.ValidationError({"files": ["Choose at least one file to upload."]})
+        if len(files) + len(staged_ids) > settings.MAX_FILES_PER_BATCH:
+            raise serializers.ValidationError({"files": [f"Too many files: at most {settings.MAX_FILES_PER_BATCH} "
+                                                         "per batch."]})
+        refusal = steps_refusal([step["processor"] for step in steps])
+        uploads, problems = uploads_check(files, refusal)
+        staged, staged_problems = staged_check(staged_ids, refusal, other_bytes=sum(f.size for f in files))
+        if problems or staged_problems:
+            raise serializers.ValidationError({key: value for key, value in
+                                               (("files", problems), ("uploads", staged_problems)) if value})
+        return {"steps": steps, "uploads": uploads + staged, "webhook_url": data.get("webhook_url", "")}
 
     def _option_files(self, part: str) -> dict[str, UploadedFile]:
         """The request's option files for one step: parts named `<part>.<option>`."""
@@ -230,3 +242,41 @@ class ErrorSerializer(serializers.Serializer):
     error = serializers.CharField(help_text="What went wrong, in plain words.")
     fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False,
                                    help_text="For 400: each bad field or file, with its messages.")
+
+
+class UploadStartSerializer(serializers.Serializer):
+    """Begin sending one file in parts, straight to storage."""
+
+    name = serializers.CharField(max_length=1000, help_text="The file's name, shown and used for result names.")
+    size = serializers.IntegerField(min_value=1, help_text="Its exact size in bytes; checked at completion.")
+
+
+class UploadPartsRequestSerializer(serializers.Serializer):
+    parts = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=1000,
+                                  help_text="Part numbers (1-based) to get URLs for.")
+
+
+class UploadSerializer(serializers.Serializer):
+    """An upload in parts: part i (1-based) is bytes [(i-1)·part_size, i·part_size) of the file."""
+
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+    part_size = serializers.IntegerField()
+    part_count = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["open", "complete"],
+                                     help_text="`open` while parts arrive; `complete` once checked.")
+    content_type = serializers.CharField(help_text="Sniffed from the stored bytes at completion.")
+    parts = serializers.SerializerMethodField(help_text="Parts storage already holds: {number, size}.")
+    parts_url = serializers.SerializerMethodField()
+    complete_url = serializers.SerializerMethodField()
+
+    def get_parts(self, upload: StagedUpload) -> list[dict]:
+        stored = self.context.get("parts") or {}
+        return [{"number": number, "size": size} for number, size in sorted(stored.items())]
+
+    def get_parts_url(self, upload: StagedUpload) -> str:
+        return self.context["request"].build_absolute_uri(reverse("api:upload-parts", args=[upload.id]))
+
+    def get_complete_url(self, upload: StagedUpload) -> str:
+        return self.context["request"].build_absolute_uri(reverse("api:upload-complete", args=[upload.id]))

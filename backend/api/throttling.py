@@ -21,3 +21,12 @@ class BatchCreateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view) -> str:  # noqa: ANN001
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class UploadStartThrottle(BatchCreateThrottle):
+    """Uploads begun per client address: each holds storage until completed or aborted."""
+
+    scope = "upload_start"
+
+    def get_rate(self) -> str | None:
+        return settings.API_UPLOAD_START_RATE or None

@@ -5,20 +5,23 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFilesSent
 from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backend.batches import storage
+from backend.batches import staging, storage
 from backend.batches.intake import batch_create
 from backend.batches.lifecycle import batch_cancel
-from backend.batches.models import Batch
+from backend.batches.models import Batch, StagedUpload
 from backend.batches.selectors import batch_state
 from backend.batches.steps import presets_list
+from backend.batches.uploads import UploadRefused
 from backend.config.multipart import upload_complete
 from backend.ops import stats
 from backend.processors import registry
@@ -26,7 +29,7 @@ from backend.processors.schema import options_schema
 
 from . import serializers
 from .permissions import ApiClient, NotFromAnotherSite, Operator
-from .throttling import BatchCreateThrottle
+from .throttling import BatchCreateThrottle, UploadStartThrottle
 
 log = logging.getLogger(__name__)
 
@@ -171,3 +174,116 @@ class Stats(APIView):
     @extend_schema(summary="Statistics for operators", responses={200: dict, 401: ERROR, 403: ERROR})
     def get(self, request: Request) -> Response:
         return Response(stats.collect())
+
+
+# Uploads in parts, straight to storage: start → part URLs → PUT each part → complete → a batch
+# (POST /api/v1/batches with `uploads`). The web never carries the file's bytes.
+
+UNREACHABLE = "File storage cannot be reached right now; try again shortly (parts already sent are kept)."
+UPLOAD_NOT_FOUND = OpenApiResponse(ERROR, description="No upload has this id (used, refused or abandoned).")
+
+
+def upload_body(request: Request, upload: StagedUpload, parts: dict[int, int] | None = None) -> dict:
+    return serializers.UploadSerializer(upload, context={"request": request, "parts": parts}).data
+
+
+class UploadCollection(APIView):
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    def get_permissions(self) -> list:
+        return [NotFromAnotherSite(), ApiClient()]
+
+    def get_throttles(self) -> list:
+        return [UploadStartThrottle()]
+
+    @extend_schema(summary="Begin sending a file in parts", request=serializers.UploadStartSerializer,
+                   responses={201: serializers.UploadSerializer, 400: ERROR, 429: ERROR, 503: ERROR})
+    def post(self, request: Request) -> Response:
+        given = serializers.UploadStartSerializer(data=request.data)
+        if not given.is_valid():
+            return error(MISTAKES, 400, given.errors)
+        try:
+            upload = staging.upload_start(**given.validated_data)
+        except UploadRefused as refused:
+            return error(str(refused), 400, {"size": [str(refused)]})
+        except storage.StorageUnavailable:
+            log.exception("storage unavailable while starting an upload")
+            return error(UNREACHABLE, 503)
+        return Response(upload_body(request, upload, {}), status=201)
+
+
+class UploadDetail(APIView):
+    permission_classes = [ApiClient]
+
+    def get_permissions(self) -> list:
+        return [NotFromAnotherSite(), ApiClient()]
+
+    @extend_schema(summary="An upload, with the parts storage holds (to resume)",
+                   responses={200: serializers.UploadSerializer, 404: UPLOAD_NOT_FOUND, 503: ERROR})
+    def get(self, request: Request, upload_id: UUID) -> Response:
+        upload = get_object_or_404(StagedUpload, pk=upload_id)
+        try:
+            parts = staging.upload_parts(upload)
+        except storage.MissingObject:
+            return error("This upload's parts are gone (it was aborted); start again.", 404)
+        except storage.StorageUnavailable:
+            return error(UNREACHABLE, 503)
+        return Response(upload_body(request, upload, parts))
+
+    @extend_schema(summary="Abort an upload and delete what was sent", responses={204: None, 404: UPLOAD_NOT_FOUND})
+    def delete(self, request: Request, upload_id: UUID) -> Response:
+        upload = get_object_or_404(StagedUpload, pk=upload_id)
+        try:
+            staging.upload_discard(upload)
+        except storage.StorageUnavailable:
+            return error(UNREACHABLE, 503)
+        return Response(status=204)
+
+
+class UploadParts(APIView):
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    def get_permissions(self) -> list:
+        return [NotFromAnotherSite(), ApiClient()]
+
+    @extend_schema(summary="URLs to PUT parts to, each for one part of this upload only",
+                   request=serializers.UploadPartsRequestSerializer,
+                   responses={200: OpenApiResponse(description='{"urls": {"<number>": "<url>"}, "expires_in": s}'),
+                              400: ERROR, 404: UPLOAD_NOT_FOUND, 409: ERROR})
+    def post(self, request: Request, upload_id: UUID) -> Response:
+        upload = get_object_or_404(StagedUpload, pk=upload_id)
+        if upload.completed_at:
+            return error("This upload is complete; it takes no more parts.", 409)
+        given = serializers.UploadPartsRequestSerializer(data=request.data)
+        if not given.is_valid():
+            return error(MISTAKES, 400, given.errors)
+        try:
+            urls = staging.upload_part_urls(upload, given.validated_data["parts"])
+        except UploadRefused as refused:
+            return error(str(refused), 400, {"parts": [str(refused)]})
+        return Response({"urls": {str(n): request.build_absolute_uri(url) for n, url in urls.items()},
+                         "expires_in": settings.UPLOAD_PART_URL_SECONDS})
+
+
+class UploadComplete(APIView):
+    def get_permissions(self) -> list:
+        return [NotFromAnotherSite(), ApiClient()]
+
+    @extend_schema(summary="Join the parts and check the file (size, type from its bytes, limits)", request=None,
+                   responses={200: serializers.UploadSerializer, 400: ERROR, 404: UPLOAD_NOT_FOUND,
+                              409: OpenApiResponse(ERROR, description="Parts missing; `fields.parts` names them."),
+                              503: ERROR})
+    def post(self, request: Request, upload_id: UUID) -> Response:
+        upload = get_object_or_404(StagedUpload, pk=upload_id)
+        try:
+            upload = staging.upload_complete(upload)
+        except staging.UploadIncomplete as incomplete:
+            return error(str(incomplete), 409, {"parts": [str(n) for n in incomplete.missing]})
+        except UploadRefused as refused:
+            return error(str(refused), 400, {"file": [str(refused)]})
+        except storage.MissingObject:
+            return error("This upload's parts are gone (it was aborted); start again.", 404)
+        except storage.StorageUnavailable:
+            log.exception("storage unavailable while completing an upload")
+            return error(UNREACHABLE, 503)
+        return Response(upload_body(request, upload, staging.upload_parts(upload)))

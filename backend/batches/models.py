@@ -142,3 +142,45 @@ class Preset(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+class StagedUpload(models.Model):
+    """One file sent straight to storage in parts, before any batch exists.
+
+    The browser or API client puts each part to a URL signed for this upload's key and
+    part number only; completing checks the stored object itself (size, type from its
+    bytes, dimensions, limits). A batch made from it takes over the object and deletes
+    the row; the sweeper aborts what is left unfinished or unused.
+    """
+
+    # uuid4: the client's handle on the upload, as unguessable as a batch id.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=255)  # as given, made safe to show
+    size = models.PositiveBigIntegerField()  # as declared at the start; checked against storage at the end
+    part_size = models.PositiveIntegerField()
+    key = models.CharField(max_length=300)
+    storage_upload_id = models.CharField(max_length=1024)  # S3's UploadId (local storage: unused)
+    content_type = models.CharField(max_length=100, blank=True)  # sniffed at completion
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)  # joined and checked: ready for a batch
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+    @property
+    def status(self) -> str:
+        """"open" while parts arrive, "complete" once joined and checked."""
+        return "open" if self.completed_at is None else "complete"
+
+    @property
+    def part_count(self) -> int:
+        return max(1, -(-self.size // self.part_size))
+
+    def part_length(self, number: int) -> int:
+        """The exact size part `number` (1-based) must have."""
+        return self.part_size if number < self.part_count else self.size - self.part_size * (self.part_count - 1)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import shutil
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -203,3 +205,175 @@ def presigned_url(key: str, filename: str, not_after: datetime) -> str:
         },
         ExpiresIn=seconds,
     )
+
+
+# Multipart uploads: a client sends a file in parts straight to storage (S3's multipart upload, or
+# part files beside the object on local storage), and the server completes it.
+
+def _s3_client():  # noqa: ANN202 - boto3's client type is generated at run time
+    return default_storage().bucket.meta.client
+
+
+def _local_parts(key: str) -> Path:
+    return Path(default_storage().path(key)).parent / "parts"
+
+
+def multipart_start(key: str) -> str:
+    """Begin a multipart upload to `key`; its storage id (S3's UploadId; empty on local storage)."""
+    storage = default_storage()
+    try:
+        if is_s3(storage):
+            return _s3_client().create_multipart_upload(Bucket=storage.bucket_name, Key=key)["UploadId"]
+        _local_parts(key).mkdir(parents=True, exist_ok=True)
+        return ""
+    except _ERRORS as exc:
+        raise _translate(exc, key) from exc
+
+
+def multipart_part_url(key: str, upload_id: str, number: int, seconds: int) -> str:
+    """An S3 URL that accepts one PUT of part `number` of this upload, and nothing else, for `seconds`."""
+    storage = default_storage()
+    client = _presigning_client(settings.S3_PUBLIC_ENDPOINT_URL or storage.endpoint_url, storage.access_key,
+                                storage.secret_key, storage.region_name or settings.S3_REGION)
+    return client.generate_presigned_url("upload_part", ExpiresIn=seconds, Params={
+        "Bucket": storage.bucket_name, "Key": key, "UploadId": upload_id, "PartNumber": number})
+
+
+def multipart_part_write(key: str, number: int, stream: IO[bytes], length: int) -> int:
+    """Local storage: write part `number` from a request body of `length` bytes; the bytes written.
+
+    Written beside and renamed into place, so a part cut off midway is never listed as stored."""
+    folder = _local_parts(key)
+    if not folder.is_dir():
+        raise MissingObject(key)
+    partial = folder / f"{number}.partial-{os.getpid()}-{threading.get_ident()}"
+    written = 0
+    try:
+        with open(partial, "wb") as out:
+            while written < length:
+                chunk = stream.read(min(CHUNK, length - written))
+                if not chunk:
+                    break
+                out.write(chunk)
+                written += len(chunk)
+        if written == length:
+            partial.replace(folder / str(number))
+    finally:
+        partial.unlink(missing_ok=True)
+    return written
+
+
+def multipart_parts(key: str, upload_id: str) -> dict[int, tuple[int, str]]:
+    """The parts storage holds: number → (size, ETag)."""
+    storage = default_storage()
+    try:
+        if is_s3(storage):
+            parts: dict[int, tuple[int, str]] = {}
+            pages = _s3_client().get_paginator("list_parts").paginate(
+                Bucket=storage.bucket_name, Key=key, UploadId=upload_id)
+            for page in pages:
+                for part in page.get("Parts", []):
+                    parts[part["PartNumber"]] = (part["Size"], part["ETag"])
+            return parts
+        folder = _local_parts(key)
+        if not folder.is_dir():
+            raise MissingObject(key)
+        return {int(p.name): (p.stat().st_size, "") for p in folder.iterdir() if p.name.isdigit()}
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+            raise MissingObject(key) from exc
+        raise _translate(exc, key) from exc
+    except _ERRORS as exc:
+        raise _translate(exc, key) from exc
+
+
+def multipart_complete(key: str, upload_id: str, numbers: list[int]) -> None:
+    """Join the parts, in order, into the object at `key`."""
+    storage = default_storage()
+    try:
+        if is_s3(storage):
+            stored = multipart_parts(key, upload_id)
+            _s3_client().complete_multipart_upload(
+                Bucket=storage.bucket_name, Key=key, UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": stored[n][1]} for n in numbers]})
+            return
+        folder = _local_parts(key)
+        with open(storage.path(key), "wb") as out:
+            for number in numbers:
+                with open(folder / str(number), "rb") as part:
+                    shutil.copyfileobj(part, out, CHUNK)
+        shutil.rmtree(folder)
+    except _ERRORS as exc:
+        raise _translate(exc, key) from exc
+
+
+def multipart_abort(key: str, upload_id: str) -> None:
+    """Drop the upload's parts (a finished or missing upload is not an error)."""
+    storage = default_storage()
+    try:
+        if is_s3(storage):
+            _s3_client().abort_multipart_upload(Bucket=storage.bucket_name, Key=key, UploadId=upload_id)
+        else:
+            shutil.rmtree(_local_parts(key), ignore_errors=True)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in {"NoSuchUpload", "404"}:
+            raise _translate(exc, key) from exc
+    except _ERRORS as exc:
+        raise _translate(exc, key) from exc
+
+
+def multipart_in_progress(prefix: str) -> list[tuple[str, str, datetime]]:
+    """S3's unfinished multipart uploads under `prefix`: (key, upload id, started). Local storage: none,
+    its parts are files under the upload's own folder."""
+    storage = default_storage()
+    if not is_s3(storage):
+        return []
+    try:
+        found = []
+        for page in _s3_client().get_paginator("list_multipart_uploads").paginate(
+                Bucket=storage.bucket_name, Prefix=prefix):
+            found += [(u["Key"], u["UploadId"], u["Initiated"]) for u in page.get("Uploads", [])]
+        return found
+    except _ERRORS as exc:
+        raise _translate(exc, prefix) from exc
+
+
+def object_size(key: str) -> int:
+    try:
+        return default_storage().size(key)
+    except _ERRORS as exc:
+        raise _translate(exc, key) from exc
+
+
+def object_head(key: str, length: int) -> bytes:
+    """The first `length` bytes of an object (a ranged read on S3)."""
+    storage = default_storage()
+    try:
+        if is_s3(storage):
+            return _s3_client().get_object(Bucket=storage.bucket_name, Key=key,
+                                           Range=f"bytes=0-{length - 1}")["Body"].read()
+        with storage.open(key, "rb") as handle:
+            return handle.read(length)
+    except _ERRORS as exc:
+        raise _translate(exc, key) from exc
+
+
+def bucket_configure(cors_origins: list[str], abort_after_days: int) -> list[str]:
+    """Let browsers PUT parts from the site's pages (CORS) and have S3 itself abort multipart uploads
+    left unfinished under uploads/; the problems, for storage without either (both are best effort:
+    the sweeper aborts abandoned uploads anyway)."""
+    storage = default_storage()
+    client, problems = _s3_client(), []
+    try:
+        client.put_bucket_cors(Bucket=storage.bucket_name, CORSConfiguration={"CORSRules": [{
+            "AllowedOrigins": cors_origins, "AllowedMethods": ["PUT", "GET"], "AllowedHeaders": ["*"],
+            "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 3600}]})
+    except _ERRORS as exc:
+        problems.append(f"CORS: {exc}")
+    try:
+        client.put_bucket_lifecycle_configuration(Bucket=storage.bucket_name, LifecycleConfiguration={"Rules": [{
+            "ID": "abort-unfinished-uploads", "Status": "Enabled", "Filter": {"Prefix": "uploads/"},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": abort_after_days}}]})
+    except _ERRORS as exc:
+        problems.append(f"lifecycle rule: {exc}")
+    return problems

@@ -56,6 +56,8 @@ def batches_expire_due(now: datetime, report: SweepReport) -> None:
 def batch_purge_objects(batch: Batch, now: datetime) -> None:
     """Delete every object of the batch; a cancelled batch stays "cancelled", any other becomes "expired"."""
     storage.delete_prefix(batch.prefix)
+    for key in batch.files.exclude(source_key__startswith=batch.prefix).values_list("source_key", flat=True):
+        storage.delete_prefix(key.rsplit("/", 1)[0] + "/")  # originals sent in parts: uploads/<id>/
     batch_mark_purged(batch, now)
 
 

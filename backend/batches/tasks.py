@@ -12,7 +12,7 @@ from celery import shared_task
 from celery.utils.log import get_task_logger
 from django.conf import settings
 
-from . import archive, dispatch, lifecycle, processing, sweeper, webhooks
+from . import archive, dispatch, lifecycle, processing, staging, sweeper, webhooks
 from .storage import StorageUnavailable
 
 log = get_task_logger(__name__)
@@ -89,3 +89,4 @@ def sweep() -> None:
 @shared_task(name="batches.sweep_orphans", ignore_result=True)
 def sweep_orphans() -> None:
     sweeper.orphans_sweep()
+    staging.uploads_sweep()

@@ -180,9 +180,13 @@ def kind_of(content_type: str) -> str:
 
 @dataclass
 class Upload:
-    file: UploadedFile
+    """An accepted file: sent in the request (`file`), or already in storage under `key` (sent in parts)."""
+
     name: str  # safe to show and to derive result names from
     sniffed: Sniffed
+    size: int
+    file: UploadedFile | None = None
+    key: str = ""
 
 
 MB = 1024 * 1024
@@ -211,21 +215,36 @@ def uploads_check(files: Sequence[UploadedFile],
         except UploadRefused as exc:
             errors.append(_("“%(name)s” %(reason)s.") % {"name": name, "reason": exc})
             continue
-        media = is_media(sniffed.content_type)
-        limit = settings.MAX_MEDIA_FILE_BYTES if media else settings.MAX_FILE_BYTES
-        if file.size > limit:
-            message = (_("“%(name)s” is %(size)s; each video or audio file may be at most %(limit)s.") if media
-                       else _("“%(name)s” is %(size)s; each image may be at most %(limit)s."))
-            errors.append(message % {"name": name, "size": _mb(file.size), "limit": _mb(limit)})
+        problem = size_problem(name, file.size, sniffed.content_type)
+        if problem:
+            errors.append(problem)
             continue
-        reason = refusal(sniffed.content_type)
+        uploads.append(Upload(file=file, name=name, sniffed=sniffed, size=file.size))
+    return uploads, errors + chain_problems(uploads, refusal, sum(f.size for f in files))
+
+
+def size_problem(name: str, size: int, content_type: str) -> str | None:
+    """The sentence refusing a file over its kind's size limit, or None."""
+    media = is_media(content_type)
+    limit = settings.MAX_MEDIA_FILE_BYTES if media else settings.MAX_FILE_BYTES
+    if size <= limit:
+        return None
+    message = (_("“%(name)s” is %(size)s; each video or audio file may be at most %(limit)s.") if media
+               else _("“%(name)s” is %(size)s; each image may be at most %(limit)s."))
+    return message % {"name": name, "size": _mb(size), "limit": _mb(limit)}
+
+
+def chain_problems(uploads: list[Upload], refusal: Callable[[str], str | None], total: int) -> list[str]:
+    """Files the chosen steps cannot take, and a batch over its total size: sentences, for the
+    files of a request and for files sent in parts alike. Refused files are taken out of `uploads`."""
+    errors = []
+    for upload in list(uploads):
+        reason = refusal(upload.sniffed.content_type)
         if reason:
             errors.append(_("“%(name)s” is %(type)s; %(reason)s.") % {
-                "name": name, "type": describe(sniffed.content_type), "reason": reason})
-            continue
-        uploads.append(Upload(file=file, name=name, sniffed=sniffed))
-    total = sum(f.size for f in files)
+                "name": upload.name, "type": describe(upload.sniffed.content_type), "reason": reason})
+            uploads.remove(upload)
     if total > settings.MAX_BATCH_BYTES:
         errors.append(_("The files add up to %(total)s; a batch may be at most %(limit)s.")
                       % {"total": _mb(total), "limit": _mb(settings.MAX_BATCH_BYTES)})
-    return uploads, errors
+    return errors

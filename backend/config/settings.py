@@ -171,8 +171,17 @@ STORAGES = {
 # Limits. The form and the API refuse anything beyond them before storing a byte.
 MAX_FILES_PER_BATCH = env_int("MAX_FILES_PER_BATCH", 100)
 MAX_FILE_BYTES = env_int("MAX_FILE_BYTES", 50 * 1024 * 1024)  # one image
-MAX_MEDIA_FILE_BYTES = env_int("MAX_MEDIA_FILE_BYTES", 1024 * 1024 * 1024)  # one video or audio file
-MAX_BATCH_BYTES = env_int("MAX_BATCH_BYTES", 2 * 1024 * 1024 * 1024)
+# One video or audio file. Files sent in parts straight to storage may be this large; one request
+# through the web (a plain form, the one-request API call) carries at most MAX_REQUEST_BYTES.
+MAX_MEDIA_FILE_BYTES = env_int("MAX_MEDIA_FILE_BYTES", 8 * 1024 * 1024 * 1024)
+MAX_BATCH_BYTES = env_int("MAX_BATCH_BYTES", 20 * 1024 * 1024 * 1024)
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 2 * 1024 * 1024 * 1024)
+# Uploads in parts (the page and /api/v1/uploads): part size, how long a signed part URL works, when an
+# unfinished or unused upload is aborted, and which sites' pages may PUT parts to the bucket (CORS).
+UPLOAD_PART_BYTES = env_int("UPLOAD_PART_BYTES", 8 * 1024 * 1024)
+UPLOAD_PART_URL_SECONDS = env_int("UPLOAD_PART_URL_SECONDS", 3600)
+UPLOAD_ABANDON_SECONDS = env_int("UPLOAD_ABANDON_SECONDS", 24 * 3600)
+UPLOAD_CORS_ORIGINS = [o for o in os.environ.get("UPLOAD_CORS_ORIGINS", "*").split(",") if o]
 # Pillow refuses images above this many pixels (decompression bombs); set explicitly.
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 100_000_000)
 # Animations (GIF, WebP, PNG): frames, and pixels over all frames (each frame is held until encoded).
@@ -229,6 +238,7 @@ PROCESSOR_MODULES = env_list("PROCESSOR_MODULES")
 # REST API (/api/v1/, documented at /api/docs/).
 API_REQUIRE_TOKEN = env_bool("API_REQUIRE_TOKEN")  # then every API call needs `Authorization: Token <key>`
 API_BATCH_CREATE_RATE = os.environ.get("API_BATCH_CREATE_RATE", "30/minute")  # per client IP; empty: no limit
+API_UPLOAD_START_RATE = os.environ.get("API_UPLOAD_START_RATE", "300/minute")  # uploads in parts begun, per IP
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

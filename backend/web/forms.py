@@ -6,13 +6,16 @@ themselves live in `batches.uploads` (the files) and `batches.steps` (the chain)
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from backend.batches.staging import staged_check
 from backend.batches.steps import MAX_STEPS, InvalidSteps, presets_list, steps_clean, steps_refusal
 from backend.batches.uploads import Upload, uploads_check
 from backend.processors import registry
@@ -27,10 +30,7 @@ class MultipleFileField(forms.FileField):
     widget = MultipleFileInput
 
     def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
-        files = [f for f in (data if isinstance(data, (list, tuple)) else [data]) if f]
-        if not files:
-            raise forms.ValidationError(_("Choose at least one file to upload."), code="required")
-        return files
+        return [f for f in (data if isinstance(data, (list, tuple)) else [data]) if f]
 
 
 class StepSlot:
@@ -77,7 +77,8 @@ class StepSlot:
 class UploadForm(forms.Form):
     # Fields are checked in order; the files come last, once the first step is known.
     preset = forms.ChoiceField(label=gettext_lazy("Preset"), required=False)
-    files = MultipleFileField(label=gettext_lazy("Files"))
+    # With `uploads` (ids of files the page already sent in parts, straight to storage), files may be none.
+    files = MultipleFileField(label=gettext_lazy("Files"), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -110,10 +111,22 @@ class UploadForm(forms.Form):
 
     def clean_files(self) -> list[UploadedFile]:
         files = self.cleaned_data["files"]
-        uploads, errors = uploads_check(files, steps_refusal(self._chosen_processors()))
-        if errors:
-            raise forms.ValidationError(errors)
-        self.uploads = uploads
+        staged_ids = self.data.getlist("uploads") if hasattr(self.data, "getlist") else []
+        if not files and not staged_ids:
+            raise forms.ValidationError(_("Choose at least one file to upload."), code="required")
+        if len(files) + len(staged_ids) > settings.MAX_FILES_PER_BATCH:
+            raise forms.ValidationError(_("Too many files: %(count)s chosen, at most %(limit)s per batch.") % {
+                "count": len(files) + len(staged_ids), "limit": settings.MAX_FILES_PER_BATCH})
+        refusal = steps_refusal(self._chosen_processors())
+        uploads, errors = uploads_check(files, refusal)
+        try:
+            ids = [uuid.UUID(value) for value in staged_ids]
+        except ValueError:
+            raise forms.ValidationError(_("An upload id is not valid; reload the page and try again.")) from None
+        staged, staged_errors = staged_check(ids, refusal, other_bytes=sum(f.size for f in files))
+        if errors or staged_errors:
+            raise forms.ValidationError(errors + staged_errors)
+        self.uploads = uploads + staged
         return files
 
     def clean(self) -> dict:

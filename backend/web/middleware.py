@@ -23,9 +23,10 @@ class UploadSizeLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if length > settings.MAX_BATCH_BYTES + ENVELOPE_BYTES:
-            message = _("The upload is too large: a batch may be at most %(limit)s MB. Nothing was stored.") % {
-                "limit": settings.MAX_BATCH_BYTES // (1024 * 1024)}
+        if length > settings.MAX_REQUEST_BYTES + ENVELOPE_BYTES:
+            message = _("The upload is too large for one request: at most %(limit)s MB. Nothing was stored. "
+                        "Larger files go up in parts (the page does this when JavaScript is on; see "
+                        "/api/v1/uploads).") % {"limit": settings.MAX_REQUEST_BYTES // (1024 * 1024)}
             if request.path.startswith("/api/"):
                 return JsonResponse({"error": message}, status=413)
             return render(request, "web/error.html", {"title": _("Upload too large"), "message": message},

@@ -13,4 +13,6 @@ urlpatterns = [
     path("b/<uuid:batch_id>/status.json", views.batch_status_json, name="status"),
     path("b/<uuid:batch_id>/download", views.download, name="download"),
     path("b/<uuid:batch_id>/cancel", views.cancel, name="cancel"),
+    # Local storage's stand-in for S3's signed part PUTs (uploads in parts, `make run`).
+    path("uploads/<uuid:upload_id>/parts/<int:number>", views.upload_part, name="upload-part"),
 ]

@@ -12,14 +12,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from backend.api.throttling import BatchCreateThrottle
-from backend.batches import storage
+from backend.batches import staging, storage
 from backend.batches.intake import batch_create
 from backend.batches.lifecycle import batch_cancel
 from backend.batches.models import Batch
 from backend.batches.selectors import batch_state
+from backend.batches.uploads import UploadRefused
 from backend.config.multipart import upload_complete
 
 from .forms import UploadForm
@@ -57,6 +59,29 @@ def upload(request: HttpRequest) -> HttpResponse:
         else:
             return redirect("web:batch", batch_id=batch.id)
     return render(request, "web/upload.html", {"form": form}, status=status)
+
+
+@csrf_exempt  # the signed token in the URL is the credential, as in S3's presigned part URLs
+@require_http_methods(["PUT"])
+def upload_part(request: HttpRequest, upload_id: UUID, number: int) -> HttpResponse:
+    """One part of an upload in parts, on local storage; S3 deployments never come here."""
+    if storage.is_s3():
+        return HttpResponse(status=404)
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or -1)
+    except ValueError:
+        length = -1
+    if length < 0:
+        return JsonResponse({"error": _("Send the part's length (Content-Length).")}, status=411)
+    try:
+        staging.upload_part_receive(upload_id, number, request.GET.get("token", ""), request, length)
+    except PermissionError as refused:
+        return JsonResponse({"error": str(refused)}, status=403)
+    except UploadRefused as refused:
+        return JsonResponse({"error": str(refused)}, status=400)
+    except storage.MissingObject:
+        return JsonResponse({"error": _("No open upload has this id.")}, status=404)
+    return HttpResponse(status=200)
 
 
 def _expired(request: HttpRequest, batch: Batch) -> HttpResponse:

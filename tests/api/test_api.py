@@ -134,8 +134,8 @@ def test_every_mistake_is_a_400_naming_the_field(client, published, files, field
     assert Batch.objects.count() == 0 and published["files"] == []
 
 
-def test_a_body_larger_than_a_batch_may_be_is_413_json(client, settings):
-    settings.MAX_BATCH_BYTES = 10_000
+def test_a_body_larger_than_one_request_may_be_is_413_json(client, settings):
+    settings.MAX_REQUEST_BYTES = 10_000
     answer = post_batch(client, {"big.jpg": photo(size=(3000, 2000)) * 2}, processor="resize")
     assert answer.status_code == 413 and "at most" in answer.json()["error"]
 

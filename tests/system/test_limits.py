@@ -44,7 +44,7 @@ def accepted_without_upload_checks(files: dict[str, bytes], steps: list[dict]) -
         upload = SimpleUploadedFile(name, data)
         with Image.open(upload) as image:  # the header only
             sniffed = Sniffed(Image.MIME[image.format], *image.size)
-        uploads.append(Upload(file=upload, name=name, sniffed=sniffed))
+        uploads.append(Upload(file=upload, name=name, sniffed=sniffed, size=upload.size))
     return str(batch_create(steps_clean(steps), uploads).pk)
 
 

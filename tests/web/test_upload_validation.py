@@ -122,7 +122,7 @@ class TestRefusedUploads:
         assert_refused(response, "security token", status=403)
 
     def test_request_body_over_the_limit_is_refused_from_its_length(self, client: Client, settings):
-        settings.MAX_BATCH_BYTES = 1
+        settings.MAX_REQUEST_BYTES = 1
         response = client.post("/", data=b"x" * (2 * 1024 * 1024), content_type="application/octet-stream")
         assert_refused(response, "The upload is too large", status=413)
 
