@@ -14,6 +14,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.client import Config
@@ -228,6 +229,17 @@ def multipart_start(key: str) -> str:
         return ""
     except _ERRORS as exc:
         raise _translate(exc, key) from exc
+
+
+def upload_origin() -> str:
+    """The scheme, host and port that signed part URLs point at (empty on local storage)."""
+    storage = default_storage()
+    if not is_s3(storage):
+        return ""
+    endpoint = _presigning_client(settings.S3_PUBLIC_ENDPOINT_URL or storage.endpoint_url, storage.access_key,
+                                  storage.secret_key, storage.region_name or settings.S3_REGION).meta.endpoint_url
+    parts = urlsplit(endpoint)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def multipart_part_url(key: str, upload_id: str, number: int, seconds: int) -> str:

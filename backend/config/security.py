@@ -6,9 +6,13 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-# blob: shows the upload page's thumbnails of the chosen files before they are sent.
+from backend.batches import storage
+
+# blob: shows the upload page's thumbnails of the chosen files before they are sent; connect-src
+# adds the storage the page sends upload parts to, when that is S3 on another origin.
 STRICT = ("default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
-          "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+          "connect-src 'self'{storage}; object-src 'none'; base-uri 'none'; form-action 'self'; "
+          "frame-ancestors 'none'")
 # Django's admin and Swagger UI carry inline scripts and styles of their own.
 RELAXED = ("default-src 'self'; img-src 'self' data: blob:; script-src 'self' 'unsafe-inline'; "
            "style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
@@ -23,5 +27,7 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         if response.get("Content-Type", "").startswith("text/html") and "Content-Security-Policy" not in response:
             relaxed = request.path.startswith(RELAXED_PATHS)
-            response["Content-Security-Policy"] = RELAXED if relaxed else STRICT
+            storage_origin = storage.upload_origin()
+            response["Content-Security-Policy"] = RELAXED if relaxed else STRICT.format(
+                storage=f" {storage_origin}" if storage_origin else "")
         return response

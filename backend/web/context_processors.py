@@ -16,6 +16,9 @@ def limits(request: HttpRequest) -> dict:
             "max_media_file_bytes": settings.MAX_MEDIA_FILE_BYTES,
             "max_batch_bytes": settings.MAX_BATCH_BYTES,
             "lifetime_minutes": settings.ARCHIVE_LIFETIME_SECONDS // 60,
+            # Files at least this large go up in parts, straight to storage (when the API is open to pages).
+            "parts_from_bytes": settings.UPLOAD_PART_BYTES,
+            "parts_enabled": not settings.API_REQUIRE_TOKEN,
         },
         "accept_types": ACCEPT_ATTRIBUTE,
     }

@@ -12,7 +12,6 @@ import os
 import re
 import uuid
 import zipfile
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,57 +21,13 @@ from PIL import Image
 
 from backend.batches.models import Batch
 from tests.helpers import encode, noisy_image
+from tests.system.browsing import BATCH_URL, CHROMIUM, DESKTOP, PHONE
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"),
 ]
 
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
-BATCH_URL = re.compile(r".*/b/[0-9a-f-]{36}/$")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _orm_beside_playwright() -> Iterator[None]:
-    # Playwright's sync API runs an event loop in this thread while this module runs; the ORM
-    # calls here (and the database fixtures' own) are plain blocking ones.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def browser(_orm_beside_playwright: None) -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def open_page(browser, live_server, transactional_db) -> Iterator:
-    """open_page(viewport=…, locale=…, javascript=…) → a fresh page on the live server."""
-    contexts = []
-
-    def opener(viewport: dict = DESKTOP, locale: str = "en-GB", javascript: bool = True):
-        context = browser.new_context(viewport=viewport, locale=locale, java_script_enabled=javascript,
-                                      base_url=live_server.url, accept_downloads=True)
-        context.set_default_timeout(20_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.errors = []  # script errors and Content-Security-Policy violations
-        page.on("pageerror", lambda error: page.errors.append(str(error)))
-        page.on("console", lambda message: page.errors.append(message.text)
-                if message.type == "error" and "Content Security Policy" in message.text else None)
-        return page
-
-    yield opener
-    for context in contexts:
-        context.close()
 
 
 @pytest.fixture

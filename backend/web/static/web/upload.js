@@ -27,6 +27,10 @@
     const maxFileBytes = Number(form.dataset.maxFileBytes);
     const maxMediaFileBytes = Number(form.dataset.maxMediaFileBytes);
     const maxBatchBytes = Number(form.dataset.maxBatchBytes);
+    // Files at least one part large go up in parts, straight to storage, when the page may use the API.
+    const uploadsUrl = form.dataset.uploadsUrl;
+    const partsFrom = Number(form.dataset.partsFrom || Infinity);
+    const inParts = (file) => Boolean(uploadsUrl && window.PartUploads && window.fetch) && file.size >= partsFrom;
     const thumbnails = new Map();
     form.querySelectorAll(".js-only").forEach((element) => { element.hidden = false; });
 
@@ -112,6 +116,12 @@
         size.className = "file-size";
         size.textContent = megabytes(file.size);
         item.append(text, size);
+        if (inParts(file) && window.PartUploads.isRemembered(file)) {
+          const resumes = document.createElement("span");
+          resumes.className = "resumes hint";
+          resumes.textContent = gettext("resumes where it stopped");
+          item.append(resumes);
+        }
         const remove = document.createElement("button");
         remove.type = "button";
         remove.textContent = gettext("Remove");
@@ -225,9 +235,69 @@
       uploadError.focus();
     }
 
-    // Send with XMLHttpRequest for its upload progress; the server's answer is
-    // either the waiting page (after its redirect) or this page with the errors.
-    form.addEventListener("submit", (event) => {
+    // Large files go first, in parts straight to storage (parts.js), when the page may use the API;
+    // the rest, with the form and the ids of the files sent in parts, go in one XMLHttpRequest (for its
+    // upload progress). The server's answer is the waiting page (after its redirect) or this page with
+    // the errors.
+
+    function clock(seconds) {
+      seconds = Math.max(0, Math.round(seconds));
+      const minutes = Math.floor(seconds / 60);
+      return (minutes >= 60 ? Math.floor(minutes / 60) + ":" + String(minutes % 60).padStart(2, "0") : minutes) +
+        ":" + String(seconds % 60).padStart(2, "0");
+    }
+
+    // Bytes sent of all files, the speed over the last seconds, and the time left.
+    function tracker(total) {
+      const bar = document.getElementById("upload-bar");
+      const percent = document.getElementById("upload-percent");
+      const samples = [];
+      let sent = 0;
+      function show() {
+        const now = Date.now();
+        samples.push([now, sent]);
+        while (samples.length > 2 && now - samples[0][0] > 5000) samples.shift();
+        const [then, before] = samples[0];
+        const speed = now > then ? ((sent - before) * 1000) / (now - then) : 0;
+        bar.value = total ? sent / total : 0;
+        let text = Math.floor((100 * sent) / (total || 1)) + "% · " + megabytes(sent) + " / " + megabytes(total);
+        if (speed > 0 && now - then > 1000) {
+          text += " · " + megabytes(speed) + "/s · " + interpolate(gettext("about %s left"), [clock((total - sent) / speed)]);
+        }
+        percent.textContent = text;
+      }
+      return {
+        add(bytes) { sent = Math.max(0, Math.min(total, sent + bytes)); show(); },
+        set(bytes) { sent = bytes; show(); },
+        get sent() { return sent; },
+      };
+    }
+
+    function fileBar(file) {
+      const item = list.children[chosen.indexOf(file)];
+      if (!item) return { add() {} };
+      const bar = item.querySelector("progress") || item.appendChild(document.createElement("progress"));
+      bar.max = file.size;
+      bar.value = bar.value || 0;
+      bar.setAttribute("aria-label", interpolate(gettext("Upload of %s"), [file.name]));
+      return { add(bytes) { bar.value = Math.max(0, Math.min(file.size, bar.value + bytes)); } };
+    }
+
+    async function sendLarge(files, progress) {
+      const csrf = form.querySelector('input[name="csrfmiddlewaretoken"]').value;
+      const ids = [];
+      for (const file of files) {
+        const bar = fileBar(file);
+        ids.push(await window.PartUploads.send(file, {
+          uploadsUrl, csrf,
+          onBytes: (bytes) => { bar.add(bytes); progress.add(bytes); },
+          onResume: (bytes) => { bar.add(bytes); progress.add(bytes); },
+        }));
+      }
+      return ids;
+    }
+
+    form.addEventListener("submit", async (event) => {
       event.preventDefault();
       uploadError.hidden = true;
       const issues = problems();
@@ -238,18 +308,36 @@
       numberSteps();
       const button = document.getElementById("submit-button");
       const box = document.getElementById("upload-progress");
-      const bar = document.getElementById("upload-bar");
-      const percent = document.getElementById("upload-percent");
+      function reset() { button.disabled = false; box.hidden = true; }
+      button.disabled = true;
+      box.hidden = false;
+      const large = chosen.filter(inParts);
+      const small = chosen.filter((file) => !inParts(file));
+      const progress = tracker(chosen.reduce((sum, file) => sum + file.size, 0));
+      progress.set(0);
+      let ids;
+      try {
+        ids = await sendLarge(large, progress);
+      } catch (error) {
+        showUploadError(error instanceof window.PartUploads.Refused ? error.message
+          : gettext("The connection broke off during the upload. What was sent is kept: press the button again, " +
+                    "or choose the same files again after a reload, to go on from where it stopped."));
+        reset();
+        return;
+      }
+      const data = new FormData(form);
+      data.delete("files");
+      small.forEach((file) => data.append("files", file));
+      ids.forEach((id) => data.append("uploads", id));
+      const before = progress.sent;
       const request = new XMLHttpRequest();
       request.open("POST", form.getAttribute("action") || window.location.href);
-      request.upload.addEventListener("progress", (progress) => {
-        if (!progress.lengthComputable) return;
-        bar.value = progress.loaded / progress.total;
-        percent.textContent = Math.floor((100 * progress.loaded) / progress.total) + "% · " +
-          megabytes(progress.loaded) + " / " + megabytes(progress.total);
+      request.upload.addEventListener("progress", (step) => {
+        if (step.lengthComputable) progress.set(before + Math.min(step.loaded, step.total));
       });
       request.addEventListener("load", () => {
         if (request.status < 400 && /\/b\/[0-9a-f-]{36}\/$/.test(new URL(request.responseURL).pathname)) {
+          large.forEach((file) => window.PartUploads.forget(file));  // the batch has them now
           window.location.assign(request.responseURL);
           return;
         }
@@ -268,12 +356,17 @@
         showUploadError(gettext("The connection broke off during the upload, so nothing was stored. Please try again."));
         reset();
       });
-      function reset() { button.disabled = false; box.hidden = true; }
-      button.disabled = true;
-      box.hidden = false;
-      bar.value = 0;
-      request.send(new FormData(form));
+      request.send(data);
     });
+
+    // Uploads a closed or reloaded page left unfinished: choosing the same files again resumes them.
+    const resumeNotice = document.getElementById("resume-notice");
+    const unfinished = uploadsUrl && window.PartUploads ? window.PartUploads.unfinished() : [];
+    if (resumeNotice && unfinished.length) {
+      resumeNotice.textContent = interpolate(gettext("Unfinished uploads: %s. Choose the same files again to go on " +
+        "from where they stopped."), [unfinished.map((u) => u.name + " (" + megabytes(u.size) + ")").join(", ")]);
+      resumeNotice.hidden = false;
+    }
 
     document.ondragover = (event) => { event.preventDefault(); document.body.classList.add("dragging"); };
     document.ondragleave = (event) => { if (!event.relatedTarget) document.body.classList.remove("dragging"); };
