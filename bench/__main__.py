@@ -28,9 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.s3server import S3Server  # noqa: E402 - after the path is set
+from tests.support.s3server import S3_BUCKET, S3Server  # noqa: E402 - after the path is set
 
-TARGETS = {"overhead_12mp": 0.15, "overhead_2mp": 0.30, "scaling": 1.8, "memory_growth": 0.10, "video_ratio": 1.1}
+TARGETS = {"overhead_12mp": 0.15, "overhead_2mp": 0.30, "scaling": 1.8, "memory_growth": 0.10, "video_ratio": 1.1,
+           "parts_ratio": 1.2}
 
 
 # ---------------------------------------------------------------------------
@@ -349,6 +350,39 @@ def upload(stack: Stack, image: bytes, count: int) -> dict:
             "web_peak_rss_mb": peak / 1024, "web_rss_mb_before": before / 1024}
 
 
+def upload_in_parts(stack: Stack, gigabytes: float, workdir: Path) -> dict:
+    """A large file sent through the service's uploads in parts (docs/examples/upload_in_parts.py, four
+    parts in flight) against boto3's own multipart upload of the same file (`aws s3 cp`'s method),
+    same part size and concurrency, to the same S3."""
+    import importlib.util
+
+    from boto3.s3.transfer import TransferConfig
+    from django.conf import settings
+
+    spec = importlib.util.spec_from_file_location("upload_in_parts", ROOT / "docs/examples/upload_in_parts.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    size = int(gigabytes * 1024**3)
+    path = workdir / "large.wav"
+    with open(path, "wb") as out:  # a WAV header and random bytes: nothing for storage to compress
+        out.write(b"RIFF\xff\xff\xff\xffWAVEfmt \x10\x00\x00\x00\x01\x00\x02\x00D\xac\x00\x00\x10\xb1\x02\x00"
+                  b"\x04\x00\x10\x00data\xff\xff\xff\xff")
+        while out.tell() < size:
+            out.write(os.urandom(min(64 * 1024**2, size - out.tell())))
+    client = stack.s3.client()
+    config = TransferConfig(multipart_threshold=settings.UPLOAD_PART_BYTES,
+                            multipart_chunksize=settings.UPLOAD_PART_BYTES, max_concurrency=4)
+    started = time.perf_counter()
+    client.upload_file(str(path), S3_BUCKET, "bench/boto3-copy", Config=config)
+    boto3_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    example.upload_in_parts(stack.base, path)
+    ours = time.perf_counter() - started
+    path.unlink()
+    return {"megabytes": size / 1e6, "part_bytes": settings.UPLOAD_PART_BYTES, "boto3_seconds": boto3_seconds,
+            "service_seconds": ours, "ratio": ours / boto3_seconds}
+
+
 # ---------------------------------------------------------------------------
 # Report
 
@@ -395,6 +429,11 @@ def report(results: dict) -> str:
     up = results["upload"]
     rows.append((f"upload of {up['files']} files ({up['megabytes']:.0f} MB)", f"{up['seconds']:.1f} s",
                  f"web peak RSS {up['web_peak_rss_mb']:.0f} MB (before: {up['web_rss_mb_before']:.0f} MB)"))
+    if results.get("parts"):
+        p, target = results["parts"], TARGETS["parts_ratio"]
+        rows.append((f"upload in parts, {p['megabytes'] / 1000:.1f} GB to S3",
+                     f"service {p['service_seconds']:.1f} s, boto3 {p['boto3_seconds']:.1f} s",
+                     f"{p['ratio']:.2f}× (target ≤ {target}: {verdict(p['ratio'] <= target)})"))
     width = max(len(r[0]) for r in rows)
     lines = [f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
              f"{results['machine']['memory_gb']} GB; mode: {results['mode']}", ""]
@@ -437,6 +476,8 @@ def main() -> None:
             results["video"] = video(stack, clip(workdir / "clip.mp4", size, seconds), workdir)
         print("upload…", flush=True)
         results["upload"] = upload(stack, photos["2mp"][2], 20 if quick else 100)
+        print("upload in parts…", flush=True)
+        results["parts"] = upload_in_parts(stack, 0.25 if quick else 1, workdir)
     finally:
         stack.shutdown()
         if args.keep:

@@ -169,3 +169,12 @@ def test_starting_an_upload_checks_what_it_can(client: Client, settings):
     assert empty.status_code == 400 and "size" in empty.json()["fields"]
     missing = client.post(f"{API}/uploads/00000000-0000-4000-8000-000000000000/complete")
     assert missing.status_code == 404
+
+
+def test_a_completion_cut_short_after_joining_completes_on_the_next_try(where, wav, client: Client):
+    """The web process died after storage joined the parts and before the row said so."""
+    sent = send_parts(client, "talk.wav", wav, complete=False)
+    upload = StagedUpload.objects.get(pk=sent["id"])
+    storage.multipart_complete(upload.key, upload.storage_upload_id, [1, 2, 3])
+    again = client.post(f"{API}/uploads/{sent['id']}/complete")
+    assert again.status_code == 200 and again.json()["content_type"] == "audio/wav"
