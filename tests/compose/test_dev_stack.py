@@ -66,6 +66,32 @@ def test_photographs_and_a_video_go_through_nginx_and_come_back_in_the_zip(stack
         assert image.height > image.width
 
 
+def test_a_file_sent_in_parts_goes_through_nginx_to_storage(stack, tmp_path):
+    """The documented client (docs/examples/upload_in_parts.py): parts PUT to presigned URLs that nginx
+    passes to MinIO under the site's own address, completed, and made into a batch."""
+    import importlib.util
+
+    import requests
+
+    spec = importlib.util.spec_from_file_location("upload_in_parts", ROOT / "docs/examples/upload_in_parts.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    clip = video(tmp_path / "clip.mp4", size="1280x720", seconds=60)  # several parts of 8 MiB
+    parts = requests.post(f"{stack.base_url}/api/v1/uploads", json={"name": "x", "size": clip.stat().st_size},
+                          timeout=30).json()
+    url = requests.post(parts["parts_url"], json={"parts": [1]}, timeout=30).json()["urls"]["1"]
+    assert url.startswith(f"{stack.base_url}/mediaconv/"), "part URLs name the site; nginx passes them to S3"
+    upload_id = example.upload_in_parts(stack.base_url, clip)
+    created = requests.post(f"{stack.base_url}/api/v1/batches", timeout=60, data={
+        "uploads": upload_id, "processor": "media_trim", "options": '{"duration": 3}'})
+    assert created.status_code == 201, client.answer_summary(created)
+    state = client.follow(created.json()["status_url"])
+    assert state["status"] == "ready", state["files"]
+    archive, _ = client.fetch_zip(state["download_url"])
+    report = probe(client.extract(archive, "clip.mp4", tmp_path))
+    assert abs(float(report["format"]["duration"]) - 3) < 1.5
+
+
 def workers_of(stack: Project, batch_id: str) -> set[str]:
     """The Celery node names that processed the batch's files."""
     return {row[0] for row in stack.sql(f"SELECT DISTINCT worker FROM batches_batchfile WHERE batch_id = '{batch_id}'")}

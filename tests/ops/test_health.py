@@ -59,3 +59,9 @@ def test_ensure_bucket_creates_a_missing_bucket_once(settings, s3_server):
     out = io.StringIO()
     call_command("ensure_bucket", stdout=out)
     assert "already present" in out.getvalue()
+    # Set up for uploads in parts: the page's part PUTs (CORS), and S3 aborting what is left unfinished.
+    client = s3_server.client()
+    (rule,) = client.get_bucket_cors(Bucket=name)["CORSRules"]
+    assert "PUT" in rule["AllowedMethods"] and rule["AllowedOrigins"] == ["*"]
+    (lifecycle,) = client.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+    assert lifecycle["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}

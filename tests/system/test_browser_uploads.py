@@ -80,6 +80,9 @@ def test_a_large_upload_cut_off_resumes_after_a_reload_without_resending_parts(w
     choose_trim(page)
     page.click("#submit-button")
     page.wait_for_function("() => document.getElementById('upload-bar').value > 0.25", timeout=60_000)
+    figures = re.compile(r"\d+% · [\d.]+ MB / [\d.]+ MB · [\d.]+ MB/s · about \d+:\d\d left")
+    assert figures.fullmatch(page.locator("#upload-percent").inner_text()), "overall: bytes, speed, time left"
+    assert figures.fullmatch(page.locator("#file-list .file-progress").inner_text()), "and the file's own"
     throttle(context, page, offline=True)  # the connection drops mid-way
     time.sleep(1)
     assert 5 <= len(finished_first) < part_count, finished_first

@@ -247,10 +247,8 @@
         ":" + String(seconds % 60).padStart(2, "0");
     }
 
-    // Bytes sent of all files, the speed over the last seconds, and the time left.
-    function tracker(total) {
-      const bar = document.getElementById("upload-bar");
-      const percent = document.getElementById("upload-percent");
+    // Bytes sent (of one file, or of all), the speed over the last seconds, and the time left.
+    function tracker(total, bar, label) {
       const samples = [];
       let sent = 0;
       function show() {
@@ -261,10 +259,10 @@
         const speed = now > then ? ((sent - before) * 1000) / (now - then) : 0;
         bar.value = total ? sent / total : 0;
         let text = Math.floor((100 * sent) / (total || 1)) + "% · " + megabytes(sent) + " / " + megabytes(total);
-        if (speed > 0 && now - then > 1000) {
+        if (speed > 0 && now - then > 1000 && sent < total) {
           text += " · " + megabytes(speed) + "/s · " + interpolate(gettext("about %s left"), [clock((total - sent) / speed)]);
         }
-        percent.textContent = text;
+        label.textContent = text;
       }
       return {
         add(bytes) { sent = Math.max(0, Math.min(total, sent + bytes)); show(); },
@@ -273,25 +271,27 @@
       };
     }
 
-    function fileBar(file) {
+    // A file's own bar and figures, in its row of the list.
+    function fileTracker(file) {
       const item = list.children[chosen.indexOf(file)];
-      if (!item) return { add() {} };
-      const bar = item.querySelector("progress") || item.appendChild(document.createElement("progress"));
-      bar.max = file.size;
-      bar.value = bar.value || 0;
+      const bar = document.createElement("progress");
+      const label = document.createElement("span");
+      label.className = "file-progress hint";
+      bar.max = 1;
       bar.setAttribute("aria-label", interpolate(gettext("Upload of %s"), [file.name]));
-      return { add(bytes) { bar.value = Math.max(0, Math.min(file.size, bar.value + bytes)); } };
+      if (item) item.append(bar, label);
+      return tracker(file.size, bar, label);
     }
 
     async function sendLarge(files, progress) {
       const csrf = form.querySelector('input[name="csrfmiddlewaretoken"]').value;
       const ids = [];
       for (const file of files) {
-        const bar = fileBar(file);
+        const own = fileTracker(file);
         ids.push(await window.PartUploads.send(file, {
           uploadsUrl, csrf,
-          onBytes: (bytes) => { bar.add(bytes); progress.add(bytes); },
-          onResume: (bytes) => { bar.add(bytes); progress.add(bytes); },
+          onBytes: (bytes) => { own.add(bytes); progress.add(bytes); },
+          onResume: (bytes) => { own.add(bytes); progress.add(bytes); },
         }));
       }
       return ids;
@@ -313,7 +313,8 @@
       box.hidden = false;
       const large = chosen.filter(inParts);
       const small = chosen.filter((file) => !inParts(file));
-      const progress = tracker(chosen.reduce((sum, file) => sum + file.size, 0));
+      const progress = tracker(chosen.reduce((sum, file) => sum + file.size, 0),
+        document.getElementById("upload-bar"), document.getElementById("upload-percent"));
       progress.set(0);
       let ids;
       try {
