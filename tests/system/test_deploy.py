@@ -125,12 +125,12 @@ def test_prod_takes_secrets_only_from_the_env_file_and_mounts_no_source():
     assert services["worker-media"]["environment"]["WORKER_QUEUES"] == "media"
 
 
-def test_nginx_accepts_the_largest_batch_django_accepts(settings):
+def test_nginx_accepts_the_largest_request_django_accepts(settings):
     conf = (ROOT / "nginx/locations.inc.template").read_text()
     size = re.search(r"client_max_body_size (\d+)m;", conf)
     assert size, "client_max_body_size in megabytes"
     nginx_bytes = int(size.group(1)) * 1024 * 1024
-    django_bytes = settings.MAX_BATCH_BYTES + ENVELOPE_BYTES
+    django_bytes = settings.MAX_REQUEST_BYTES + ENVELOPE_BYTES
     # Larger, so Django (not nginx) answers with a clear message; not far larger, so nginx still guards.
     assert django_bytes <= nginx_bytes <= django_bytes * 1.1
     for site in ("http", "https"):
