@@ -234,6 +234,8 @@ PIPELINE_PRESETS = {
 }
 # Extra processor modules to import at start-up (comma separated dotted paths).
 PROCESSOR_MODULES = env_list("PROCESSOR_MODULES")
+# Offer the ffmpeg-based types even where ffmpeg is missing: on a web whose media workers have it.
+MEDIA_ON_WORKERS = env_bool("MEDIA_ON_WORKERS")
 
 # REST API (/api/v1/, documented at /api/docs/).
 API_REQUIRE_TOKEN = env_bool("API_REQUIRE_TOKEN")  # then every API call needs `Authorization: Token <key>`

@@ -49,7 +49,12 @@ NO_INVENTED_FRAMES = ("-fps_mode", "vfr")
 
 
 def unavailable() -> str | None:
-    """Why ffmpeg-based processors cannot run here, or None."""
+    """Why ffmpeg-based processors cannot run here, or None.
+
+    With MEDIA_ON_WORKERS the web offers them whatever this machine has: ffmpeg runs on the media
+    workers (the web image has none)."""
+    if settings.MEDIA_ON_WORKERS:
+        return None
     missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
     if missing:
         return f"needs {' and '.join(missing)} (Debian: apt-get install ffmpeg), which this machine lacks"

@@ -156,3 +156,15 @@ def test_the_new_media_types_run_end_to_end_on_a_media_worker(processes, s3_serv
     assert abs(integrated_loudness(tmp_path / "loudness" / "speech.wav") - (-16)) <= 1.0
     assert abs(media.duration(media.probe(tmp_path / "media_trim" / "clip.mp4")) - 2.0) < 0.1
     assert media.stream(media.probe(tmp_path / "animation_video" / "spin.mp4"), "video")["codec_name"] == "h264"
+
+
+def test_a_web_without_ffmpeg_offers_video_types_when_its_media_workers_have_it(monkeypatch, settings):
+    """The compose files' web image has no ffmpeg; its media workers do (MEDIA_ON_WORKERS)."""
+    from backend.processors import ffmpeg as ffmpeg_module
+    from backend.processors import registry
+
+    monkeypatch.setattr(ffmpeg_module.shutil, "which", lambda tool: None)
+    settings.MEDIA_ON_WORKERS = False
+    assert registry.get("video_mp4") is None and registry.get("media_trim") is None
+    settings.MEDIA_ON_WORKERS = True
+    assert registry.get("video_mp4") is not None and registry.get("media_trim") is not None
