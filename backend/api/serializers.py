@@ -181,6 +181,12 @@ class PresetSerializer(serializers.Serializer):
     steps = serializers.ListField(child=serializers.DictField(), help_text='[{"processor": name, "options": {…}}, …]')
 
 
+class ResultSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+    url = serializers.CharField(help_text="Absolute; downloads this one result while the batch lasts.")
+
+
 class FileStateSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
@@ -190,6 +196,8 @@ class FileStateSerializer(serializers.Serializer):
     status_icon = serializers.CharField()
     progress = serializers.FloatField(min_value=0, max_value=1)
     error = serializers.CharField(allow_null=True, help_text="Why the file failed, in plain words.")
+    size_change = serializers.IntegerField(allow_null=True, help_text="Results' size against the original's, in %.")
+    results = ResultSerializer(many=True, help_text="A finished file's results, each with its own link.")
 
 
 class BatchStateSerializer(serializers.Serializer):
@@ -199,6 +207,7 @@ class BatchStateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Batch.Status.values)
     status_label = serializers.CharField(help_text="The status in the client's language.")
     status_icon = serializers.CharField()
+    headline = serializers.CharField(help_text='The state in a few words, e.g. "Ready: 11 done, 1 failed".')
     processors = serializers.ListField(child=serializers.CharField(), help_text="The chain of processor names.")
     processor_labels = serializers.ListField(child=serializers.CharField())
     file_count = serializers.IntegerField()
@@ -221,6 +230,14 @@ class BatchStateSerializer(serializers.Serializer):
     status_url = serializers.SerializerMethodField()
     page_url = serializers.SerializerMethodField(help_text="The waiting page people see.")
     files = FileStateSerializer(many=True)
+
+    def to_representation(self, state: dict) -> dict:
+        request = self.context["request"]
+        for file in state["files"]:  # each result's own link, absolute for programs
+            for result in file["results"]:
+                result["url"] = request.build_absolute_uri(
+                    reverse("web:result", args=[state["id"], file["id"], result["index"]]))
+        return super().to_representation(state)
 
     def _absolute(self, name: str, state: dict) -> str:
         return self.context["request"].build_absolute_uri(reverse(name, args=[state["id"]]))

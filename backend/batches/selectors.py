@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from backend.processors import registry
 
@@ -38,6 +40,28 @@ def processor_labels(batch: Batch) -> list[str]:
     return labels
 
 
+def headline(status: str, done: int, failed: int, total: int) -> str:
+    """What the waiting page says first: the batch's state in a few words, with its counts."""
+    if status == Batch.Status.READY:
+        if failed:
+            return _("Ready: %(done)s done, %(failed)s failed") % {"done": done, "failed": failed}
+        return ngettext("Ready: %(done)s file done", "Ready: %(done)s files done", done) % {"done": done}
+    if status == Batch.Status.FAILED:
+        return ngettext("Failed: the file could not be processed", "Failed: no file could be processed", total)
+    if status == Batch.Status.EXPIRED:
+        return _("Expired: the files were deleted")
+    if status == Batch.Status.CANCELLED:
+        return _("Cancelled")
+    if status == Batch.Status.PENDING and not done + failed:
+        return ngettext("Queued: %(total)s file", "Queued: %(total)s files", total) % {"total": total}
+    return _("Processing: %(finished)s of %(total)s finished") % {"finished": done + failed, "total": total}
+
+
+def size_change(before: int, after: int) -> int | None:
+    """The change from the original's size to the results', in whole per cent."""
+    return round((after - before) * 100 / before) if before and after else None
+
+
 def timing(batch: Batch, status: str, progress: float, now: datetime) -> dict[str, int | None]:
     """Seconds since upload, an estimate of the seconds left, and the seconds the link still works."""
     end = batch.ready_at or batch.finished_at or batch.cancelled_at or now
@@ -62,9 +86,12 @@ def batch_state(batch: Batch, now: datetime | None = None) -> dict:
         sum(1.0 if f.status in finished else f.progress for f in files) / len(files) if files else 0.0
     )
     downloadable = status == Batch.Status.READY
+    live = status not in (Batch.Status.EXPIRED, Batch.Status.CANCELLED)
     return {
         "id": str(batch.id),
         "status": status,
+        "headline": headline(status, batch.done_count, batch.failed_count, batch.file_count),
+        "errors_report": live and batch.failed_count > 0 and batch.finished_count == batch.file_count,
         "status_label": str(Batch.Status(status).label),
         "processors": batch.processor_names,
         "processor_labels": [str(label) for label in processor_labels(batch)],
@@ -94,6 +121,12 @@ def batch_state(batch: Batch, now: datetime | None = None) -> dict:
                 "status_icon": STATUS_ICONS[f.status],
                 "progress": round(1.0 if f.status in finished else f.progress, 4),
                 "error": f.error or None,
+                # Each result of a finished file: its name, size and index (the pages and the API link it).
+                "results": [{"name": r["name"], "size": r.get("size", 0), "index": index}
+                            for index, r in enumerate(f.results)] if live and f.status == BatchFile.Status.DONE
+                else [],
+                "size_change": size_change(f.size, sum(r.get("size", 0) for r in f.results))
+                if f.status == BatchFile.Status.DONE else None,
             }
             for f in files
         ],

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -185,7 +186,7 @@ def _presigning_client(endpoint_url: str | None, access_key: str, secret_key: st
     )
 
 
-def presigned_url(key: str, filename: str, not_after: datetime) -> str:
+def presigned_url(key: str, filename: str, not_after: datetime, content_type: str | None = "application/zip") -> str:
     """A direct S3 link for `key` that stops working no later than `not_after`."""
     storage = default_storage()
     seconds = int((not_after - timezone.now()).total_seconds())
@@ -201,8 +202,8 @@ def presigned_url(key: str, filename: str, not_after: datetime) -> str:
         Params={
             "Bucket": storage.bucket_name,
             "Key": key,
-            "ResponseContentDisposition": f'attachment; filename="{filename}"',
-            "ResponseContentType": "application/zip",
+            "ResponseContentDisposition": content_disposition_header(True, filename),
+            **({"ResponseContentType": content_type} if content_type else {}),
         },
         ExpiresIn=seconds,
     )

@@ -46,7 +46,7 @@ class AnimationToVideo(FfmpegProcessor):
         try:
             playlist, seconds = _frames(source, frames_dir, progress)
         except DECODE_ERRORS as exc:
-            raise ProcessingError(f"could not be read: the image is damaged or incomplete ({exc})") from exc
+            raise ProcessingError("could not be read: the image is damaged or incomplete") from exc
         suffix, *encoder = ENCODERS[options.get("format") or "mp4"]
         target = target_dir / f"{source.stem}{suffix}"
         # The inputs are the frames just written here and their list, not the upload: the concat

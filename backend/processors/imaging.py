@@ -134,7 +134,8 @@ def run_image_chain(steps: Sequence[tuple[ImageProcessor, dict]], source: Path, 
     except ProcessingError:
         raise
     except DECODE_ERRORS as exc:
-        raise ProcessingError(f"could not be read: the image is damaged or incomplete ({exc})") from exc
+        # The decoder's own words ("image file is truncated (24 bytes not processed)") stay in the log.
+        raise ProcessingError("could not be read: the image is damaged or incomplete") from exc
     target = target_dir / (source.stem + EXTENSIONS.get(encoding.format, "." + encoding.format.lower()))
     if len(frames) > 1:
         save_args.update(save_all=True, append_images=frames[1:])
@@ -277,6 +278,8 @@ def _save_arguments(image: Image.Image, encoding: Encoding) -> dict:
                 "AVIF": {"quality": 70}, "HEIF": {"quality": 80}, "JXL": {"quality": 85}, "PNG": {},
                 "GIF": {"optimize": True}, "TIFF": {"compression": "tiff_lzw"}}
     args.update(defaults.get(encoding.format, {}))
+    if encoding.format == "JPEG" and image.format == "JPEG" and image.info.get("progressive"):
+        args["progressive"] = True  # loads as the original did; a step's own choice below wins
     args.update(encoding.params)
     if encoding.animated:
         for key in ("duration", "loop", "disposal"):

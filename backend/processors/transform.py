@@ -85,11 +85,13 @@ RESIZE_MODES = [
 
 class ResizeOptions(forms.Form):
     mode = forms.ChoiceField(label=_("Mode"), choices=RESIZE_MODES, initial="fit")
+    # data-when: the page shows a field only while the named field has one of these values.
     width = forms.IntegerField(label=_("Width"), min_value=1, max_value=MAX_SIDE, required=False, initial=1600,
-                               help_text=_("Pixels."))
+                               help_text=_("Pixels."), widget=forms.NumberInput({"data-when": "mode=fit,fill,exact"}))
     height = forms.IntegerField(label=_("Height"), min_value=1, max_value=MAX_SIDE, required=False, initial=1600,
-                                help_text=_("Pixels."))
-    percent = forms.IntegerField(label=_("Percentage"), min_value=1, max_value=400, required=False, initial=50)
+                                help_text=_("Pixels."), widget=forms.NumberInput({"data-when": "mode=fit,fill,exact"}))
+    percent = forms.IntegerField(label=_("Percentage"), min_value=1, max_value=400, required=False, initial=50,
+                                 widget=forms.NumberInput({"data-when": "mode=percent"}))
     upscale = forms.BooleanField(label=_("Allow enlarging small images"), required=False, initial=False)
 
     def clean(self) -> dict[str, Any]:

@@ -84,6 +84,8 @@ class UploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.processors = registry.available()
         self.presets = {choice.key: choice for choice in presets_list()}
+        # Each preset's steps, for the page to start a chain from one ("+ Add a step" after choosing it).
+        self.preset_steps = {key: choice.steps for key, choice in self.presets.items()}
         self.fields["preset"].choices = [("", _("None: choose the steps below"))] + [
             (key, choice.label) for key, choice in self.presets.items()
         ]

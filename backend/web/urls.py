@@ -13,6 +13,8 @@ urlpatterns = [
     path("b/<uuid:batch_id>/status.json", views.batch_status_json, name="status"),
     path("b/<uuid:batch_id>/download", views.download, name="download"),
     path("b/<uuid:batch_id>/cancel", views.cancel, name="cancel"),
+    path("b/<uuid:batch_id>/errors.txt", views.errors_report, name="errors"),
+    path("b/<uuid:batch_id>/r/<uuid:file_id>/<int:index>", views.result, name="result"),
     # Local storage's stand-in for S3's signed part PUTs (uploads in parts, `make run`).
     path("uploads/<uuid:upload_id>/parts/<int:number>", views.upload_part, name="upload-part"),
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import mimetypes
+from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
@@ -10,6 +12,7 @@ from django.core.exceptions import SuspiciousOperation, TooManyFilesSent
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
@@ -17,9 +20,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from backend.api.throttling import BatchCreateThrottle
 from backend.batches import staging, storage
+from backend.batches.archive import error_report
 from backend.batches.intake import batch_create
 from backend.batches.lifecycle import batch_cancel
-from backend.batches.models import Batch
+from backend.batches.models import Batch, BatchFile
 from backend.batches.selectors import batch_state
 from backend.batches.uploads import UploadRefused
 from backend.config.multipart import upload_complete
@@ -94,6 +98,10 @@ def page_state(batch: Batch) -> dict:
     state = batch_state(batch)
     state["download_url"] = reverse("web:download", args=[batch.id]) if state["downloadable"] else None
     state["cancel_url"] = reverse("web:cancel", args=[batch.id]) if state["cancellable"] else None
+    state["errors_url"] = reverse("web:errors", args=[batch.id]) if state["errors_report"] else None
+    for file in state["files"]:
+        for result in file["results"]:
+            result["url"] = reverse("web:result", args=[batch.id, file["id"], result["index"]])
     return state
 
 
@@ -132,6 +140,40 @@ def download(request: HttpRequest, batch_id: UUID) -> HttpResponse:
     except storage.MissingObject:
         return _expired(request, batch)
     return FileResponse(handle, as_attachment=True, filename=batch.archive_name, content_type="application/zip")
+
+
+@require_GET
+def result(request: HttpRequest, batch_id: UUID, file_id: UUID, index: int) -> HttpResponse:
+    """One result of one file, while the batch lasts."""
+    file = get_object_or_404(BatchFile.objects.select_related("batch"), pk=file_id, batch_id=batch_id,
+                             status=BatchFile.Status.DONE)
+    if file.batch.is_expired() or file.batch.status == Batch.Status.CANCELLED:
+        return _expired(request, file.batch)
+    if not 0 <= index < len(file.results):
+        return not_found(request)
+    key, name = file.results[index]["key"], file.results[index]["name"].rsplit("/", 1)[-1]
+    if storage.is_s3():
+        return redirect(storage.presigned_url(key, name, file.batch.expires_at or timezone.now()
+                                              + timedelta(seconds=settings.DOWNLOAD_LINK_SECONDS),
+                                              content_type=mimetypes.guess_type(name)[0]))
+    try:
+        return FileResponse(storage.open_local(key), as_attachment=True, filename=name)
+    except storage.MissingObject:
+        return _expired(request, file.batch)
+
+
+@require_GET
+def errors_report(request: HttpRequest, batch_id: UUID) -> HttpResponse:
+    """errors.txt on its own: what a batch whose every file failed offers instead of a ZIP."""
+    batch = get_object_or_404(Batch, pk=batch_id)
+    if batch.is_expired() or batch.status == Batch.Status.CANCELLED:
+        return _expired(request, batch)
+    failed = list(batch.files.filter(status=BatchFile.Status.FAILED).order_by("position"))
+    if not failed or batch.finished_count < batch.file_count:
+        return not_found(request)
+    response = HttpResponse(error_report(failed, batch.file_count), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="errors.txt"'
+    return response
 
 
 @require_POST

@@ -428,3 +428,14 @@ def test_an_animation_fails_on_a_step_that_refuses_it_with_a_clear_message(tmp_p
     with pytest.raises(ProcessingError, match=r"is animated \(3 frames\); Trim borders works on still images only"):
         process(tmp_path, "a.gif", images.animated_gif(),
                 ("resize", options("resize", mode="percent", percent=50)), ("trim", options("trim")))
+
+
+@pytest.mark.parametrize("progressive", [True, False])
+def test_a_jpeg_keeps_loading_the_way_it_did(tmp_path, progressive):
+    """A progressive original stays progressive (a baseline one baseline) unless a step says otherwise."""
+    data = images.save(images.photo("coffee"), "JPEG", quality=90, progressive=progressive)
+    _, result = process(tmp_path, "coffee.jpg", data, ("resize", options("resize", mode="percent", percent=50)))
+    assert bool(result.info.get("progressive")) is progressive
+    _, converted = process(tmp_path / "again", "coffee.jpg", data,
+                           ("convert", options("convert", format="JPEG", quality=80, progressive=False)))
+    assert not converted.info.get("progressive"), "the step's own choice wins"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.system.browsing import CHROMIUM, DESKTOP
 
@@ -50,3 +53,19 @@ def open_page(browser, live_server, transactional_db) -> Iterator:
         context.close()
 
 
+
+
+@pytest.fixture
+def shots(tmp_path: Path):
+    """shots(page, name): a screenshot of the whole page."""
+    folder = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def shoot(page, name: str) -> Path:
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        with Image.open(path) as image:
+            assert image.width >= 300 and image.height >= 300
+        return path
+
+    return shoot

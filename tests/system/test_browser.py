@@ -8,7 +8,6 @@ writes docs/screenshots/, which the README shows).
 from __future__ import annotations
 
 import io
-import os
 import re
 import uuid
 import zipfile
@@ -28,22 +27,6 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"),
 ]
 
-
-
-@pytest.fixture
-def shots(tmp_path: Path):
-    """shots(page, name): a screenshot of the whole page."""
-    folder = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def shoot(page, name: str) -> Path:
-        path = folder / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        with Image.open(path) as image:
-            assert image.width >= 300 and image.height >= 300
-        return path
-
-    return shoot
 
 
 def image_files(folder: Path, count: int = 3) -> list[Path]:
@@ -176,6 +159,9 @@ def test_the_server_refusal_keeps_the_chosen_files(open_page, live_server, tmp_p
     page.wait_for_selector("#files-errors")
     assert "holiday.jpg" in page.locator("#files-errors").inner_text()
     assert page.locator("#file-list li").count() == 2, "the chosen files are still there"
+    refused = page.locator("#file-list li.refused")
+    assert refused.count() == 1 and "holiday.jpg" in refused.inner_text(), "the refused one is marked in the list"
+    assert "is not an image" in refused.locator(".reason").inner_text()
     assert Batch.objects.count() == 0
 
 
@@ -211,7 +197,9 @@ def test_the_link_counts_down_and_the_page_says_when_it_expired(open_page, live_
     assert page.locator("#download").is_hidden()
     shots(page, "batch-expired")
     assert page.errors == []
-    page.get_by_role("link", name="Start a new one").click()
+    assert page.locator("#share").is_hidden(), "no link to come back to a batch that is gone"
+    assert "Expired" in page.locator("h1").inner_text()
+    page.get_by_role("link", name="Start a new batch").click()
     page.wait_for_url(live_server.url + "/")
 
 
@@ -224,8 +212,7 @@ def test_russian_from_the_browser_and_english_by_hand(open_page, shots):
     assert "Изменить размер" in page.locator("#id_processor").inner_text()
     shots(page, "upload-russian")
 
-    page.select_option("#language-select", "en")
-    page.get_by_role("button", name="Сменить").click()
+    page.select_option("#language-select", "en")  # applies at once: no button to press
     page.wait_for_selector("text=Convert images, video and audio")
     page.goto("/")  # the choice sticks, whatever the browser asks for
     assert page.locator("#submit-button").inner_text() == "Upload and process"

@@ -9,6 +9,7 @@
   // Strings come from Django's catalog (jsi18n); the fallbacks keep the page working without it.
   const gettext = window.gettext || ((text) => text);
   const interpolate = window.interpolate || ((text) => text);
+  const ngettext = window.ngettext || ((one, many, count) => (count === 1 ? one : many));
   const url = root.dataset.statusUrl;
   const ended = new Set(["ready", "failed", "expired", "cancelled"]);
   const byId = (id) => document.getElementById(id);
@@ -26,12 +27,41 @@
     return hours ? hours + ":" + String(minutes).padStart(2, "0") + ":" + secs : minutes + ":" + secs;
   }
 
+  function size(bytes) {
+    return bytes < 1048576 ? Math.max(1, Math.round(bytes / 1024)) + " KB" : (bytes / 1048576).toFixed(1) + " MB";
+  }
+
+  function signedPercent(change) {
+    return (change > 0 ? "+" : change < 0 ? "−" : "") + Math.abs(change) + "%";
+  }
+
   function row(file) {
     const tr = document.querySelector('tr[data-file="' + file.id + '"]');
     if (!tr) return;
     tr.className = "state-" + file.status;
     const name = tr.querySelector("td.name");
-    name.textContent = file.name;
+    name.textContent = "";
+    const label = document.createElement("span");
+    label.className = "file-name";
+    label.textContent = file.name;
+    const sizes = document.createElement("span");
+    sizes.className = "sizes hint";
+    const made = file.results.reduce((sum, result) => sum + result.size, 0);
+    sizes.textContent = size(file.size) + (file.results.length ? " → " + size(made) +
+      (file.size_change !== null ? " (" + signedPercent(file.size_change) + ")" : "") : "");
+    name.append(label, " ", sizes);
+    if (file.results.length) {
+      const links = document.createElement("span");
+      links.className = "results";
+      file.results.forEach((result) => {
+        const link = document.createElement("a");
+        link.href = result.url;
+        link.download = "";
+        link.textContent = interpolate(gettext("Download %s"), [result.name]);
+        links.append(link);
+      });
+      name.append(" ", links);
+    }
     if (file.error) {
       const p = document.createElement("p");
       p.className = "error";
@@ -46,6 +76,8 @@
   function show(next) {
     state = next;
     syncedAt = Date.now();
+    byId("headline").textContent = state.headline;
+    document.title = state.headline + " · " + document.title.split(" · ").slice(1).join(" · ");
     byId("batch-icon").textContent = state.status_icon;
     byId("batch-status").textContent = state.status_label;
     byId("batch-count").textContent = interpolate(gettext("%(done)s done, %(failed)s failed, %(total)s in all"),
@@ -64,6 +96,14 @@
       }
     }
     byId("failed-all").hidden = state.status !== "failed";
+    if (state.errors_url) byId("errors-link").href = state.errors_url;
+    const gone = state.status === "expired" || state.status === "cancelled";
+    byId("failed-some").hidden = !state.failed_count || state.status === "failed" || gone;
+    byId("failed-some-text").textContent = interpolate(ngettext(
+      "%s file could not be processed: the reason is in its row below, and in errors.txt in the ZIP.",
+      "%s files could not be processed: the reasons are in their rows below, and in errors.txt in the ZIP.",
+      state.failed_count), [state.failed_count]);
+    byId("share").hidden = gone;
     byId("expired").hidden = state.status !== "expired";
     byId("cancelled").hidden = state.status !== "cancelled";
     byId("cancel-form").hidden = !state.cancel_url;
@@ -84,7 +124,8 @@
       byId("countdown").textContent = clock(left);
       if (left <= 0) {  // the server refuses the link from now on; say so without waiting for a poll
         show(Object.assign({}, state, { status: "expired", status_label: gettext("Expired"), status_icon: "⊗",
-          download_url: null, expires_in_seconds: null }));
+          headline: gettext("Expired: the files were deleted"), download_url: null, expires_in_seconds: null,
+          files: state.files.map((file) => Object.assign({}, file, { results: [] })) }));
         schedule(1000);
       }
     }

@@ -9,6 +9,7 @@
   const ngettext = window.ngettext || ((one, many, count) => (count === 1 ? one : many));
   const interpolate = window.interpolate || ((text) => text);
   let chosen = [];  // survives a re-rendered form, so a refused upload keeps its files
+  let refusedByServer = new Map();  // file → the server's sentence about it, from the last refusal
 
   function megabytes(bytes) {
     return bytes < 1048576 ? Math.ceil(bytes / 1024) + " KB" : (bytes / 1048576).toFixed(1) + " MB";
@@ -107,7 +108,7 @@
       const total = chosen.reduce((sum, file) => sum + file.size, 0);
       chosen.forEach((file, index) => {
         const item = document.createElement("li");
-        const problem = problemOf(file);
+        const problem = problemOf(file) || refusedByServer.get(file) || "";
         item.append(thumbnail(file));
         const text = document.createElement("span");
         text.className = "file-name";
@@ -138,6 +139,11 @@
         list.append(item);
       });
       const issues = problems();
+      const chosenText = document.getElementById("drop-chosen");
+      if (chosenText) {
+        chosenText.textContent = chosen.length ? interpolate(ngettext("%s file chosen.", "%s files chosen.", chosen.length),
+          [chosen.length]) : gettext("No file chosen yet.");
+      }
       summary.hidden = chosen.length === 0;
       summary.textContent = interpolate(
         ngettext("%s file, %s in all.", "%s files, %s in all.", chosen.length),
@@ -158,7 +164,7 @@
       sync();
     }
 
-    input.addEventListener("change", () => { chosen = []; add(input.files); });
+    input.addEventListener("change", () => { chosen = []; refusedByServer = new Map(); add(input.files); });
 
     // Steps: show the chosen processor's options in each step; add, remove and reorder steps.
     const stepsBox = document.getElementById("steps");
@@ -172,7 +178,18 @@
     function steps() { return Array.from(stepsBox.querySelectorAll("fieldset.step")); }
     function chooser(step) { return step.querySelector('select[name$="processor"]'); }
 
+    // Fields that apply only to some values of another (a resize's percentage, only in "percent" mode).
+    function applyConditions() {
+      form.querySelectorAll("[data-when]").forEach((field) => {
+        const [name, values] = field.dataset.when.split("=");
+        const control = field.closest(".options").querySelector('[name$="-' + name + '"]');
+        const container = field.closest(".field");
+        if (control && container) container.hidden = !values.split(",").includes(control.value);
+      });
+    }
+
     function refreshSteps() {
+      applyConditions();
       const usingPreset = preset && preset.value !== "";
       steps().forEach((step, position) => {
         const select = chooser(step);
@@ -184,13 +201,34 @@
         step.querySelector("legend").textContent = interpolate(gettext("Step %s"), [position + 1]);
         step.querySelector(".step-tools").hidden = visible.length < 2;
       });
-      addButton.hidden = usingPreset || steps().every((step) => !step.hidden);
+      // With a preset, "+ Add a step" turns it into its own steps and adds one after them.
+      addButton.hidden = steps().every((step) => !step.hidden) && !usingPreset;
       render();  // what the first step accepts may have changed
     }
 
     stepsBox.addEventListener("change", (event) => { if (event.target.matches("select")) refreshSteps(); });
     if (preset) preset.addEventListener("change", refreshSteps);
+    // A preset's steps written into the step fields, so the chain can grow from it.
+    function unfoldPreset() {
+      const presetSteps = JSON.parse(document.getElementById("preset-steps").textContent)[preset.value] || [];
+      steps().forEach((step, position) => {
+        const wanted = presetSteps[position];
+        const select = chooser(step);
+        select.value = wanted ? wanted.processor : (position === 0 ? select.value : "");
+        if (!wanted) return;
+        Object.entries(wanted.options || {}).forEach(([key, value]) => {
+          const field = step.querySelector('[name="' + step.dataset.prefix + wanted.processor + "-" + key + '"]');
+          if (!field) return;
+          if (field.type === "checkbox") field.checked = Boolean(value);
+          else field.value = value === null ? "" : value;
+        });
+      });
+      preset.value = "";
+      refreshSteps();
+    }
+
     addButton.addEventListener("click", () => {
+      if (preset && preset.value) unfoldPreset();
       const next = steps().find((step) => step.hidden);
       if (!next) return;
       const select = chooser(next);
@@ -349,6 +387,13 @@
           reset();
           return;
         }
+        // Each sentence that names a chosen file marks that file in the list, not only in the box.
+        const sentences = Array.from(main.querySelectorAll("#files-errors p")).map((p) => p.textContent);
+        refusedByServer = new Map();
+        chosen.forEach((file) => {
+          const sentence = sentences.find((text) => text.includes("“" + file.name + "”"));
+          if (sentence) refusedByServer.set(file, sentence);
+        });
         document.querySelector("main").replaceWith(main);
         const again = document.getElementById("upload-form");
         if (again) setup(again);

@@ -1,0 +1,132 @@
+"""The waiting page as a list of what was made, the failed files unmistakable, and the upload page's
+conveniences, in Chromium against a live server (files processed in this process)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from backend.batches.models import Batch
+from backend.batches.steps import preset_get
+from tests.helpers import encode, noisy_image, run_in_process
+from tests.system.browsing import BATCH_URL, CHROMIUM, DESKTOP, PHONE
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"),
+]
+
+
+def photos(folder: Path, count: int) -> list[Path]:
+    paths = []
+    for index in range(count):
+        path = folder / f"photo {index + 1}.jpg"
+        path.write_bytes(encode(noisy_image((1600, 1200), seed=index + 1), "JPEG", quality=92))
+        paths.append(path)
+    return paths
+
+
+def broken_jpeg(folder: Path) -> Path:
+    """A JPEG cut off after its header: accepted at upload, the worker cannot decode it."""
+    path = folder / "cut off.jpg"
+    path.write_bytes(encode(noisy_image((800, 600)), "JPEG")[:3000])
+    return path
+
+
+def submit_resize(page, files: list[Path], width: int = 400) -> str:
+    page.set_input_files("#id_files", [str(path) for path in files])
+    page.select_option("#id_processor", "resize")
+    page.fill("#id_resize-width", str(width))
+    page.fill("#id_resize-height", str(width))
+    page.click("#submit-button")
+    page.wait_for_url(BATCH_URL)
+    return page.url.rstrip("/").split("/")[-1]
+
+
+def test_the_waiting_page_lists_what_was_made_and_marks_what_failed(open_page, tmp_path, shots):
+    page = open_page()
+    page.goto("/")
+    batch_id = submit_resize(page, [*photos(tmp_path, 2), broken_jpeg(tmp_path)])
+    run_in_process(batch_id)
+    page.wait_for_selector("#download:not([hidden])", timeout=20_000)
+
+    assert page.locator("h1").inner_text() == "Ready: 2 done, 1 failed", "the heading is the batch's state"
+    assert page.locator("#chain").inner_text() == "Resize"
+    assert "1 file could not be processed" in page.locator("#failed-some").inner_text()
+    failed = page.locator("tr.state-failed")
+    assert failed.count() == 1 and "cut off.jpg" in failed.inner_text()
+    assert failed.locator("progress").is_hidden(), "no bar (full or empty) on a failed file"
+    reason = failed.locator(".error").inner_text()
+    assert reason.startswith("Could not be read: the image is damaged or incomplete") and "(" not in reason, reason
+    assert failed.locator("td.state").evaluate("cell => getComputedStyle(cell).whiteSpace") == "nowrap"
+    assert failed.locator(".error").evaluate("p => getComputedStyle(p).wordBreak") == "normal", "words stay whole"
+
+    done = page.locator("tr.state-done").first
+    sizes = done.locator(".sizes").inner_text()
+    assert re.fullmatch(r"[\d.]+ [KM]B → [\d.]+ KB \(−\d+%\)", sizes), sizes
+    with page.expect_download() as download:
+        done.get_by_role("link", name="Download photo 1.jpg").click()
+    with Image.open(download.value.path()) as result:
+        assert result.size == (400, 300), "that one result, resized"
+    shots(page, "batch-gallery-desktop")
+    page.set_viewport_size(PHONE)
+    shots(page, "batch-gallery-phone")
+    page.set_viewport_size(DESKTOP)
+    assert page.errors == []
+
+
+def test_a_batch_where_every_file_failed_offers_its_errors(open_page, tmp_path):
+    page = open_page()
+    page.goto("/")
+    batch_id = submit_resize(page, [broken_jpeg(tmp_path)])
+    assert run_in_process(batch_id).status == Batch.Status.FAILED
+    page.wait_for_selector("#failed-all:not([hidden])", timeout=20_000)
+    assert page.locator("h1").inner_text() == "Failed: the file could not be processed"
+    assert page.locator("#failed-some").is_hidden() and page.locator("#download").is_hidden()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download errors.txt").click()
+    report = Path(download.value.path()).read_text()
+    assert report.startswith("1 of 1 files could not be processed") and "cut off.jpg" in report
+
+
+def test_the_upload_page_in_the_page_language_with_only_the_fields_that_apply(open_page, tmp_path, shots):
+    page = open_page(locale="ru-RU")
+    page.goto("/")
+    assert page.locator(".dropzone").inner_text().startswith("Выберите файлы"), "the zone speaks Russian"
+    assert page.locator(".dropzone").bounding_box()["height"] >= 100, "a large target"
+    page.set_input_files("#id_files", [str(path) for path in photos(tmp_path, 2)])
+    assert "2" in page.locator("#drop-chosen").inner_text()
+    page.select_option("#id_processor", "resize")
+    assert page.locator("#id_resize-width").is_visible() and page.locator("#id_resize-percent").is_hidden()
+    page.select_option("#id_resize-mode", "percent")
+    assert page.locator("#id_resize-percent").is_visible() and page.locator("#id_resize-width").is_hidden()
+
+    # A preset, then "+ Add a step": the chain starts from the preset's steps.
+    page.select_option("#id_preset", index=1)
+    preset = page.locator("#id_preset").input_value()
+    assert page.locator("#add-step").is_visible()
+    page.click("#add-step")
+    assert page.locator("#id_preset").input_value() == ""
+    chosen = [step.locator("select").first.input_value() for step in page.locator("fieldset.step:visible").all()]
+    expected = [step["processor"] for step in preset_get(preset).steps]
+    assert chosen == [*expected, chosen[-1]] and len(chosen) == len(expected) + 1, (chosen, expected)
+    shots(page, "upload-chain-russian")
+    assert page.errors == []
+
+
+def test_a_dark_theme_follows_the_system(browser, live_server, transactional_db, tmp_path, shots):
+    context = browser.new_context(color_scheme="dark", viewport=DESKTOP, base_url=live_server.url)
+    page = context.new_page()
+    page.goto("/")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    red, green, blue = map(int, re.findall(r"\d+", background)[:3])
+    assert red + green + blue < 120, background
+    page.set_input_files("#id_files", [str(path) for path in photos(tmp_path, 1)])
+    page.select_option("#id_processor", "watermark_text")
+    swatch = page.locator("input[type=color]").first
+    assert swatch.evaluate("i => parseFloat(getComputedStyle(i).borderTopWidth)") >= 1, "white shows as white"
+    shots(page, "upload-dark")
+    context.close()
