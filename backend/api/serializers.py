@@ -198,6 +198,7 @@ class FileStateSerializer(serializers.Serializer):
     error = serializers.CharField(allow_null=True, help_text="Why the file failed, in plain words.")
     size_change = serializers.IntegerField(allow_null=True, help_text="Results' size against the original's, in %.")
     results = ResultSerializer(many=True, help_text="A finished file's results, each with its own link.")
+    preview_url = serializers.CharField(allow_null=True, help_text="Absolute; a small WebP of the first image result.")
 
 
 class BatchStateSerializer(serializers.Serializer):
@@ -233,10 +234,12 @@ class BatchStateSerializer(serializers.Serializer):
 
     def to_representation(self, state: dict) -> dict:
         request = self.context["request"]
-        for file in state["files"]:  # each result's own link, absolute for programs
+        for file in state["files"]:  # each result's own link, and the preview's, absolute for programs
             for result in file["results"]:
                 result["url"] = request.build_absolute_uri(
                     reverse("web:result", args=[state["id"], file["id"], result["index"]]))
+            file["preview_url"] = request.build_absolute_uri(
+                reverse("web:preview", args=[state["id"], file["id"]])) if file["preview"] else None
         return super().to_representation(state)
 
     def _absolute(self, name: str, state: dict) -> str:

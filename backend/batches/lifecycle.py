@@ -124,7 +124,7 @@ def file_requeue(claim: Claim, now: datetime) -> bool:
 
 
 def file_finish(claim: Claim, *, results: list[dict] | None = None, error: str = "",
-                timings: dict[str, float] | None = None) -> bool:
+                timings: dict[str, float] | None = None, preview_key: str = "") -> bool:
     """Record the outcome; the finisher of a batch's last file publishes its archive.
 
     Returns False when the claim was lost meanwhile (the outcome is then dropped).
@@ -134,7 +134,7 @@ def file_finish(claim: Claim, *, results: list[dict] | None = None, error: str =
     now = timezone.now()
     with transaction.atomic():
         if not _move(claim.rows(), FILE_MOVES["finish"], status, results=results or [], error=error, progress=1.0,
-                     finished_at=now, timings=timings or {}):
+                     finished_at=now, timings=timings or {}, preview_key=preview_key):
             return False
         # The row lock taken by this UPDATE serialises concurrent finishers, so
         # exactly one of them sees the last count.

@@ -104,6 +104,8 @@ class BatchFile(models.Model):
     error = models.TextField(blank=True)
     # [{"key": storage key, "name": file name in the archive, "size": bytes}, ...]
     results = models.JSONField(default=list, blank=True)
+    # A small WebP of the first image result, for the waiting page (deleted with the batch).
+    preview_key = models.CharField(max_length=300, blank=True)
     # Seconds spent per stage of the last attempt: {"download": …, "process": …, "upload": …}.
     timings = models.JSONField(default=dict, blank=True)
     # Incremented by every claim; a worker may only finish the attempt it claimed.

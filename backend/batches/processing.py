@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from backend.processors import ProcessingError, Stopped
 from backend.processors.chain import run_steps
+from backend.processors.imaging import preview_make
 
 from . import storage
 from .assets import assets_fetch
@@ -196,13 +197,14 @@ def file_process(file_id: str, worker: str = "") -> None:
         try:
             with _timed(timings, "upload"):
                 results = _upload_results(file, outputs, workdir)
+                preview_key = _upload_preview(file, outputs, workdir)
         except storage.StorageUnavailable:
             file_release(current)
             raise
-    if not file_finish(current, results=results, timings=timings):
+    if not file_finish(current, results=results, timings=timings, preview_key=preview_key):
         # Cancelled or taken over while uploading: these results belong to no one.
         try:
-            storage.delete_keys([result["key"] for result in results])
+            storage.delete_keys([result["key"] for result in results] + [preview_key] * bool(preview_key))
         except storage.StorageUnavailable:
             log.warning("could not delete the orphaned results of file %s; expiry will", file.pk)
 
@@ -232,6 +234,18 @@ def _upload_results(file: BatchFile, outputs: list[Path], workdir: Path) -> list
             size = storage.save(key, handle)
         results.append({"key": key, "name": name, "size": size})
     return results
+
+
+def _upload_preview(file: BatchFile, outputs: list[Path], workdir: Path) -> str:
+    """A small WebP of the first result that is an image, for the waiting page; its key, or "" (none)."""
+    for output in outputs:
+        preview = preview_make(output, workdir / "preview.webp")
+        if preview is not None:
+            key = f"{file.batch.prefix}preview/{file.pk}.webp"
+            with open(preview, "rb") as handle:
+                storage.save(key, handle)
+            return key
+    return ""
 
 
 def _sentence(text: str) -> str:

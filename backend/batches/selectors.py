@@ -125,6 +125,7 @@ def batch_state(batch: Batch, now: datetime | None = None) -> dict:
                 "results": [{"name": r["name"], "size": r.get("size", 0), "index": index}
                             for index, r in enumerate(f.results)] if live and f.status == BatchFile.Status.DONE
                 else [],
+                "preview": live and bool(f.preview_key),
                 "size_change": size_change(f.size, sum(r.get("size", 0) for r in f.results))
                 if f.status == BatchFile.Status.DONE else None,
             }

@@ -186,7 +186,8 @@ def _presigning_client(endpoint_url: str | None, access_key: str, secret_key: st
     )
 
 
-def presigned_url(key: str, filename: str, not_after: datetime, content_type: str | None = "application/zip") -> str:
+def presigned_url(key: str, filename: str, not_after: datetime, content_type: str | None = "application/zip",
+                  attachment: bool = True) -> str:
     """A direct S3 link for `key` that stops working no later than `not_after`."""
     storage = default_storage()
     seconds = int((not_after - timezone.now()).total_seconds())
@@ -202,7 +203,7 @@ def presigned_url(key: str, filename: str, not_after: datetime, content_type: st
         Params={
             "Bucket": storage.bucket_name,
             "Key": key,
-            "ResponseContentDisposition": content_disposition_header(True, filename),
+            "ResponseContentDisposition": content_disposition_header(attachment, filename),
             **({"ResponseContentType": content_type} if content_type else {}),
         },
         ExpiresIn=seconds,

@@ -8,9 +8,9 @@ from django.http import HttpRequest, HttpResponse
 
 from backend.batches import storage
 
-# blob: shows the upload page's thumbnails of the chosen files before they are sent; connect-src
-# adds the storage the page sends upload parts to, when that is S3 on another origin.
-STRICT = ("default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
+# blob: shows the upload page's thumbnails of the chosen files before they are sent; the storage's
+# origin, when S3 is on another one: the page sends upload parts there and shows previews from it.
+STRICT = ("default-src 'self'; img-src 'self' blob: data:{storage}; script-src 'self'; style-src 'self'; "
           "connect-src 'self'{storage}; object-src 'none'; base-uri 'none'; form-action 'self'; "
           "frame-ancestors 'none'")
 # Django's admin and Swagger UI carry inline scripts and styles of their own.

@@ -286,3 +286,23 @@ def _save_arguments(image: Image.Image, encoding: Encoding) -> dict:
             if key in image.info:
                 args[key] = image.info[key]
     return args
+
+
+PREVIEW_SIDE = 320
+
+
+def preview_make(source: Path, target: Path) -> Path | None:
+    """A small WebP of an image result (its first frame), at most PREVIEW_SIDE on its longest side;
+    None when the result is no image Pillow reads (a video, a playlist)."""
+    try:
+        with Image.open(source, formats=DECODERS) as image:
+            if image.width * image.height > settings.MAX_IMAGE_PIXELS:
+                return None
+            image.draft("RGB", (PREVIEW_SIDE, PREVIEW_SIDE))  # JPEG and RAW decode smaller for it
+            frame = normalise(upright(image))
+            frame.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
+            frame = frame.convert("RGBA" if "A" in frame.getbands() else "RGB")
+            frame.save(target, "WEBP", quality=70, method=4)
+    except (Image.UnidentifiedImageError, *DECODE_ERRORS):
+        return None
+    return target

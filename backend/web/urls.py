@@ -15,6 +15,7 @@ urlpatterns = [
     path("b/<uuid:batch_id>/cancel", views.cancel, name="cancel"),
     path("b/<uuid:batch_id>/errors.txt", views.errors_report, name="errors"),
     path("b/<uuid:batch_id>/r/<uuid:file_id>/<int:index>", views.result, name="result"),
+    path("b/<uuid:batch_id>/p/<uuid:file_id>.webp", views.preview, name="preview"),
     # Local storage's stand-in for S3's signed part PUTs (uploads in parts, `make run`).
     path("uploads/<uuid:upload_id>/parts/<int:number>", views.upload_part, name="upload-part"),
 ]

@@ -102,6 +102,7 @@ def page_state(batch: Batch) -> dict:
     for file in state["files"]:
         for result in file["results"]:
             result["url"] = reverse("web:result", args=[batch.id, file["id"], result["index"]])
+        file["preview_url"] = reverse("web:preview", args=[batch.id, file["id"]]) if file["preview"] else None
     return state
 
 
@@ -160,6 +161,22 @@ def result(request: HttpRequest, batch_id: UUID, file_id: UUID, index: int) -> H
         return FileResponse(storage.open_local(key), as_attachment=True, filename=name)
     except storage.MissingObject:
         return _expired(request, file.batch)
+
+
+@require_GET
+def preview(request: HttpRequest, batch_id: UUID, file_id: UUID) -> HttpResponse:
+    """A finished file's small preview, shown in its row of the waiting page."""
+    file = get_object_or_404(BatchFile.objects.select_related("batch"), pk=file_id, batch_id=batch_id)
+    if not file.preview_key or file.batch.is_expired() or file.batch.status == Batch.Status.CANCELLED:
+        return HttpResponse(status=404)
+    if storage.is_s3():
+        return redirect(storage.presigned_url(file.preview_key, "preview.webp", file.batch.expires_at or timezone.now()
+                                              + timedelta(seconds=settings.DOWNLOAD_LINK_SECONDS),
+                                              content_type="image/webp", attachment=False))
+    try:
+        return FileResponse(storage.open_local(file.preview_key), content_type="image/webp")
+    except storage.MissingObject:
+        return HttpResponse(status=404)
 
 
 @require_GET

@@ -81,6 +81,8 @@ def test_upload_watch_progress_and_download_the_zip(open_page, processes, tmp_pa
     assert page.evaluate("window.stillTheSamePage") is True, "the page reached ready without a reload"
     assert page.locator("#batch-status").inner_text() == "Ready"
     assert page.locator(".files tr.state-done").count() == 2
+    # Each row's preview, from S3 through its presigned link (the page's CSP names the storage).
+    page.wait_for_function("() => [...document.querySelectorAll('img.preview')].filter(i => i.naturalWidth).length > 1")
     assert re.fullmatch(r"\d+:\d\d", page.locator("#countdown").inner_text())
     assert page.locator("#cancel-form").is_hidden()
     shots(page, "batch-ready-desktop")

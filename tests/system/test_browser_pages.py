@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from backend.batches import storage
 from backend.batches.models import Batch
 from backend.batches.steps import preset_get
+from backend.batches.sweeper import batch_expire_now
 from tests.helpers import encode, noisy_image, run_in_process
 from tests.system.browsing import BATCH_URL, CHROMIUM, DESKTOP, PHONE
 
@@ -64,6 +66,10 @@ def test_the_waiting_page_lists_what_was_made_and_marks_what_failed(open_page, t
     assert failed.locator("td.state").evaluate("cell => getComputedStyle(cell).whiteSpace") == "nowrap"
     assert failed.locator(".error").evaluate("p => getComputedStyle(p).wordBreak") == "normal", "words stay whole"
 
+    previews = page.locator("tr.state-done img.preview")
+    assert previews.count() == 2 and failed.locator("img.preview").count() == 0
+    page.wait_for_function("() => [...document.querySelectorAll('img.preview')].every(i => i.naturalWidth)")
+    assert previews.first.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [320, 240], "the result, small"
     done = page.locator("tr.state-done").first
     sizes = done.locator(".sizes").inner_text()
     assert re.fullmatch(r"[\d.]+ [KM]B → [\d.]+ KB \(−\d+%\)", sizes), sizes
@@ -71,11 +77,16 @@ def test_the_waiting_page_lists_what_was_made_and_marks_what_failed(open_page, t
         done.get_by_role("link", name="Download photo 1.jpg").click()
     with Image.open(download.value.path()) as result:
         assert result.size == (400, 300), "that one result, resized"
+    batch = Batch.objects.get(pk=batch_id)
+    previews_stored = [f.preview_key for f in batch.files.exclude(preview_key="")]
+    assert len(previews_stored) == 2 and all(storage.default_storage().exists(k) for k in previews_stored)
     shots(page, "batch-gallery-desktop")
     page.set_viewport_size(PHONE)
     shots(page, "batch-gallery-phone")
     page.set_viewport_size(DESKTOP)
     assert page.errors == []
+    assert batch_expire_now(batch.pk)
+    assert not any(storage.default_storage().exists(k) for k in previews_stored), "previews go with the batch"
 
 
 def test_a_batch_where_every_file_failed_offers_its_errors(open_page, tmp_path):

@@ -40,7 +40,19 @@
     if (!tr) return;
     tr.className = "state-" + file.status;
     const name = tr.querySelector("td.name");
+    const shown = name.querySelector("img.preview");  // kept across polls: no reload, no flicker
     name.textContent = "";
+    if (file.preview_url) {
+      let image = shown;
+      if (!image || image.getAttribute("src") !== file.preview_url) {
+        image = document.createElement("img");
+        image.className = "preview";
+        image.alt = "";
+        image.width = image.height = 64;
+        image.src = file.preview_url;
+      }
+      name.append(image);
+    }
     const label = document.createElement("span");
     label.className = "file-name";
     label.textContent = file.name;
