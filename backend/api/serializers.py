@@ -110,11 +110,12 @@ class BatchCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError({given[0]: ["Give only one of: preset, steps, or processor with "
                                                           "options."]})
         source = given[0]
+        preset_label = ""
         if source == "preset":
             preset = preset_get(data["preset"])
             if preset is None:
                 raise serializers.ValidationError({"preset": ["No preset has this key (GET /api/v1/presets)."]})
-            raw_steps, step_files = preset.steps, []
+            raw_steps, step_files, preset_label = preset.steps, [], str(preset.label)
         elif source == "steps":
             raw_steps = data["steps"]
             step_files = [self._option_files(f"steps[{index}]") for index in range(len(raw_steps))]
@@ -137,7 +138,8 @@ class BatchCreateSerializer(serializers.Serializer):
         if problems or staged_problems:
             raise serializers.ValidationError({key: value for key, value in
                                                (("files", problems), ("uploads", staged_problems)) if value})
-        return {"steps": steps, "uploads": uploads + staged, "webhook_url": data.get("webhook_url", "")}
+        return {"steps": steps, "uploads": uploads + staged, "webhook_url": data.get("webhook_url", ""),
+                "preset_label": preset_label}
 
     def _option_files(self, part: str) -> dict[str, UploadedFile]:
         """The request's option files for one step: parts named `<part>.<option>`."""
@@ -209,6 +211,7 @@ class BatchStateSerializer(serializers.Serializer):
     status_label = serializers.CharField(help_text="The status in the client's language.")
     status_icon = serializers.CharField()
     headline = serializers.CharField(help_text='The state in a few words, e.g. "Ready: 11 done, 1 failed".')
+    preset_label = serializers.CharField(allow_null=True, help_text="The preset it was made from, if any.")
     processors = serializers.ListField(child=serializers.CharField(), help_text="The chain of processor names.")
     processor_labels = serializers.ListField(child=serializers.CharField())
     file_count = serializers.IntegerField()

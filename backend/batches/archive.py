@@ -7,6 +7,7 @@ import tempfile
 import zipfile
 
 from django.utils import timezone
+from django.utils.text import slugify
 
 from . import storage
 from .lifecycle import batch_close
@@ -19,7 +20,9 @@ STORED_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".avif", ".mp4", ".
 
 
 def archive_name(batch: Batch) -> str:
-    return f"{'-'.join(batch.processor_names)}-{str(batch.id)[:8]}.zip".replace("_", "-")
+    """The preset's name when it was made from one (web-gallery-1a2b3c4d.zip), else its chain's."""
+    stem = slugify(batch.preset_label) if batch.preset_label else ""
+    return f"{stem or '-'.join(batch.processor_names)}-{str(batch.id)[:8]}.zip".replace("_", "-")
 
 
 def archive_build(batch_id: str) -> None:

@@ -18,7 +18,7 @@ from .uploads import EXTENSIONS, Upload
 log = logging.getLogger(__name__)
 
 
-def batch_create(steps: list[dict], uploads: list[Upload], webhook_url: str = "") -> Batch:
+def batch_create(steps: list[dict], uploads: list[Upload], webhook_url: str = "", preset_label: str = "") -> Batch:
     """Store every original, then record the batch and its files in one transaction;
     the tasks are published only once that transaction has committed.
 
@@ -26,7 +26,7 @@ def batch_create(steps: list[dict], uploads: list[Upload], webhook_url: str = ""
     sent in parts, already in storage). On any failure nothing is kept: originals stored here
     are deleted again, and files sent in parts stay ready for another try.
     """
-    batch = Batch(id=uuid.uuid4(), file_count=len(uploads), webhook_url=webhook_url)
+    batch = Batch(id=uuid.uuid4(), file_count=len(uploads), webhook_url=webhook_url, preset_label=preset_label[:200])
     rows, taken = [], set()
     try:
         batch.steps = assets_store(batch.prefix, steps)

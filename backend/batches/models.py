@@ -48,6 +48,8 @@ class Batch(models.Model):
     # Optional callback (API): one signed POST per ending event; the delivered events are listed.
     webhook_url = models.URLField(max_length=2000, blank=True)
     webhook_events = models.JSONField(default=list, blank=True)
+    # The preset it was made from, if any: its name heads the waiting page and names the ZIP.
+    preset_label = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -90,7 +90,10 @@ def batch_state(batch: Batch, now: datetime | None = None) -> dict:
     return {
         "id": str(batch.id),
         "status": status,
-        "headline": headline(status, batch.done_count, batch.failed_count, batch.file_count),
+        # Named after its preset when it was made from one: "Web gallery · Ready: 11 done, 1 failed".
+        "headline": " · ".join(filter(None, [batch.preset_label, headline(
+            status, batch.done_count, batch.failed_count, batch.file_count)])),
+        "preset_label": batch.preset_label or None,
         "errors_report": live and batch.failed_count > 0 and batch.finished_count == batch.file_count,
         "status_label": str(Batch.Status(status).label),
         "processors": batch.processor_names,

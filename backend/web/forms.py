@@ -104,6 +104,7 @@ class UploadForm(forms.Form):
         self.order_fields(["preset", *(slot.field_name for slot in self.slots), "files"])
         self.uploads: list[Upload] = []
         self.steps: list[dict] = []
+        self.preset_label = ""
 
     def _chosen_processors(self) -> list[str]:
         preset = self.presets.get(self.cleaned_data.get("preset") or "")
@@ -135,6 +136,7 @@ class UploadForm(forms.Form):
         cleaned = super().clean()
         preset = self.presets.get(cleaned.get("preset") or "")
         if preset is not None:
+            self.preset_label = str(preset.label)
             try:
                 self.steps = steps_clean(preset.steps)
             except InvalidSteps as invalid:

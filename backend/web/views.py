@@ -54,7 +54,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     status = 400
     if form.is_valid():
         try:
-            batch = batch_create(form.steps, form.uploads)
+            batch = batch_create(form.steps, form.uploads, preset_label=form.preset_label)
         except storage.StorageUnavailable:
             log.exception("storage unavailable while accepting an upload")
             form.add_error(None, _("File storage cannot be reached right now, so nothing was kept. "

@@ -83,7 +83,7 @@ def test_create_follow_and_download_in_process(client, published, django_capture
         assert sorted(zipped.namelist()) == ["a.jpg", "b.jpg"]
 
 
-def test_steps_and_presets_are_accepted(client, published):
+def test_steps_and_presets_are_accepted(client, published, settings):
     steps = [{"processor": "resize", "options": {"mode": "fit", "width": 100, "height": 100}},
              {"processor": "convert", "options": {"format": "PNG"}}]
     answer = post_batch(client, {"a.jpg": photo()}, steps=steps)
@@ -95,6 +95,11 @@ def test_steps_and_presets_are_accepted(client, published):
 
     answer = post_batch(client, {"a.jpg": photo()}, preset="web-gallery")
     assert answer.status_code == 201 and answer.json()["processors"] == ["resize", "watermark_text", "convert"]
+    # Named after its preset: the heading, and the ZIP once ready.
+    label = settings.PIPELINE_PRESETS["web-gallery"]["label"]
+    assert answer.json()["preset_label"] == label and answer.json()["headline"].startswith(label + " · ")
+    batch = run_in_process(answer.json()["id"])
+    assert batch.archive_name.startswith("web-gallery-1600-px-watermark-webp-80-"), batch.archive_name
 
 
 @pytest.mark.parametrize(("files", "fields", "bad_field", "words"), [

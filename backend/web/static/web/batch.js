@@ -11,6 +11,7 @@
   const interpolate = window.interpolate || ((text) => text);
   const ngettext = window.ngettext || ((one, many, count) => (count === 1 ? one : many));
   const url = root.dataset.statusUrl;
+  const siteName = document.title.split(" · ").pop();
   const ended = new Set(["ready", "failed", "expired", "cancelled"]);
   const byId = (id) => document.getElementById(id);
   let delay = 1000;
@@ -89,7 +90,7 @@
     state = next;
     syncedAt = Date.now();
     byId("headline").textContent = state.headline;
-    document.title = state.headline + " · " + document.title.split(" · ").slice(1).join(" · ");
+    document.title = state.headline + " · " + siteName;
     byId("batch-icon").textContent = state.status_icon;
     byId("batch-status").textContent = state.status_label;
     byId("batch-count").textContent = interpolate(gettext("%(done)s done, %(failed)s failed, %(total)s in all"),
