@@ -42,6 +42,7 @@ def batch_create(steps: list[dict], uploads: list[Upload], webhook_url: str = ""
                 id=file_id, batch=batch, position=position, original_name=upload.name,
                 safe_name=unique_name(upload.name, taken), source_key=key,
                 content_type=upload.sniffed.content_type, size=size,
+                pixels=upload.sniffed.width * upload.sniffed.height,
                 queue=steps_queue(steps, upload.sniffed.content_type),
             ))
         batch.total_bytes = sum(row.size for row in rows)

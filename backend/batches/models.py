@@ -101,6 +101,7 @@ class BatchFile(models.Model):
     content_type = models.CharField(max_length=100)  # sniffed from the bytes, never trusted from the client
     queue = models.CharField(max_length=40, default="images")  # Celery queue its task goes to
     size = models.PositiveBigIntegerField()
+    pixels = models.PositiveBigIntegerField(default=0)  # an image's width × height, from its header at upload
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0)
     error = models.TextField(blank=True)

@@ -31,9 +31,12 @@ from .assets import assets_fetch
 from .lifecycle import Claim, file_claim, file_finish, file_release
 from .models import BatchFile
 from .names import safe_filename, unique_name
+from .selectors import chain_seconds_per_pixel
 
 log = logging.getLogger(__name__)
 PROGRESS_MIN_INTERVAL = 1.0  # seconds between progress writes, which also notice a cancelled batch
+PACE_INTERVAL = 1.0  # seconds between the heartbeat thread's looks at the clock
+PACED_MAX = 0.95  # the clock alone never claims more: the processor's own word finishes the bar
 WORKDIR_PREFIX = "mediaconv-"  # then the pool process's id: mediaconv-<pid>-<random>
 
 
@@ -82,11 +85,16 @@ class Heartbeat:
     file was given to another worker): progress() then raises Stopped.
     """
 
-    def __init__(self, current: Claim) -> None:
+    def __init__(self, current: Claim, expected_seconds: float | None = None) -> None:
         self.current = current
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True)
         self._last_progress_write = 0.0
+        self._reported = 0.0  # the highest fraction written
+        self._started = time.monotonic()
+        # How long the work should take, from the chain's recent pace: between the processor's own
+        # reports (an encode reports nothing until it ends) the bar moves on that clock, up to PACED_MAX.
+        self.expected_seconds = expected_seconds
         self.lost = False
 
     def __enter__(self) -> Heartbeat:
@@ -98,16 +106,32 @@ class Heartbeat:
         self._thread.join(timeout=5)
 
     def _beat(self) -> None:
+        last_beat = time.monotonic()
         try:
-            while not self._stop.wait(settings.HEARTBEAT_SECONDS):
-                if not self.current.rows().update(heartbeat_at=timezone.now()):
-                    self.lost = True
+            while not self._stop.wait(PACE_INTERVAL):
+                paced = self._paced()
+                if paced is not None or time.monotonic() - last_beat >= settings.HEARTBEAT_SECONDS:
+                    fields = {"heartbeat_at": timezone.now(), **({"progress": paced} if paced is not None else {})}
+                    if not self.current.rows().update(**fields):
+                        self.lost = True
+                    last_beat = time.monotonic()
+                    if paced is not None:
+                        self._reported = paced
         except Exception:  # a missed beat only delays nothing; the sweeper judges staleness
             log.warning("heartbeat failed for file %s", self.current.file.pk, exc_info=True)
         finally:
             connection.close()  # this thread's own connection
 
+    def _paced(self) -> float | None:
+        """The fraction the clock says the work has reached, when it is well past the last one written."""
+        if not self.expected_seconds or self.lost:
+            return None
+        paced = min(PACED_MAX, (time.monotonic() - self._started) / self.expected_seconds)
+        return round(paced, 3) if paced >= self._reported + 0.02 else None
+
     def progress(self, fraction: float) -> None:
+        fraction = max(fraction, self._reported) if fraction < 1 else fraction  # never backwards
+        self._reported = max(self._reported, fraction)
         now = time.monotonic()
         if not self.lost and now - self._last_progress_write < PROGRESS_MIN_INTERVAL and fraction < 1:
             return
@@ -116,6 +140,22 @@ class Heartbeat:
                                                        heartbeat_at=timezone.now()):
             self.lost = True
             raise Stopped(f"file {self.current.file.pk} is no longer this worker's to process")
+
+
+_chain_rates: dict[str, tuple[float, float | None]] = {}  # chain → (when read, seconds per pixel)
+RATE_MAX_AGE = 60.0
+
+
+def expected_seconds(file: BatchFile) -> float | None:
+    """How long processing this image should take, from its pixels and its chain's recent pace
+    (read at most once a minute per chain and worker process)."""
+    if not file.pixels:
+        return None  # video and audio: ffmpeg reports its own progress
+    read_at, rate = _chain_rates.get(file.batch.chain, (0.0, None))
+    if time.monotonic() - read_at > RATE_MAX_AGE:
+        rate = chain_seconds_per_pixel(file.batch.chain)
+        _chain_rates[file.batch.chain] = (time.monotonic(), rate)
+    return rate * file.pixels if rate else None
 
 
 class FileBusy(Exception):
@@ -150,7 +190,7 @@ def file_process(file_id: str, worker: str = "") -> None:
     file = current.file
     timings: dict[str, float] = {}  # seconds per stage, for `make bench` and the operator's statistics
     with tempfile.TemporaryDirectory(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-") as tmp, \
-            Heartbeat(current) as heartbeat:
+            Heartbeat(current, expected_seconds(file)) as heartbeat:
         workdir = Path(tmp)
         (workdir / "in").mkdir()
         source = workdir / "in" / file.safe_name

@@ -135,3 +135,18 @@ def batch_state(batch: Batch, now: datetime | None = None) -> dict:
             for f in files
         ],
     }
+
+
+RATE_SAMPLE = 50  # recent files a chain's pace is judged from
+
+
+def chain_seconds_per_pixel(chain: str) -> float | None:
+    """How long this chain of steps has taken per pixel on its recent images (the "process" stage
+    each file records), or None before there is any to go by."""
+    recent = BatchFile.objects.filter(batch__chain=chain, status=BatchFile.Status.DONE, pixels__gt=0,
+                                      timings__has_key="process").order_by("-finished_at")[:RATE_SAMPLE]
+    seconds = pixels = 0.0
+    for file in recent.only("pixels", "timings"):
+        seconds += float(file.timings.get("process") or 0)
+        pixels += file.pixels
+    return seconds / pixels if pixels and seconds else None
