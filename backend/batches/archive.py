@@ -6,13 +6,16 @@ import logging
 import tempfile
 import zipfile
 
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
 from django.utils.text import slugify
+from django.utils.translation import ngettext
 
 from . import storage
 from .lifecycle import batch_close
 from .models import Batch, BatchFile
 from .names import unique_name
+from .selectors import file_error
 
 log = logging.getLogger(__name__)
 # Already compressed: storing them again with deflate costs time and saves nothing.
@@ -53,12 +56,16 @@ def archive_build(batch_id: str) -> None:
                     with archive.open(entry, "w", force_zip64=True) as target:
                         storage.copy_to(result["key"], target)
             if failed:
-                archive.writestr("errors.txt", error_report(failed, len(files)), zipfile.ZIP_DEFLATED)
+                with translation.override(batch.language or settings.LANGUAGE_CODE):  # the uploader's language
+                    archive.writestr("errors.txt", error_report(failed, len(files)), zipfile.ZIP_DEFLATED)
         size = storage.save(key, spool)
     batch_close(batch, Batch.Status.READY, now, archive_key=key, archive_name=name, archive_size=size)
 
 
 def error_report(failed: list[BatchFile], total: int) -> str:
-    lines = [f"{len(failed)} of {total} files could not be processed:", ""]
-    lines += [f"- {f.original_name}: {f.error}" for f in failed]
+    """errors.txt, in the active language."""
+    lines = [ngettext("%(failed)s of %(total)s file could not be processed:",
+                      "%(failed)s of %(total)s files could not be processed:", total)
+             % {"failed": len(failed), "total": total}, ""]
+    lines += [f"- {f.original_name}: {file_error(f)}" for f in failed]
     return "\n".join(lines) + "\n"

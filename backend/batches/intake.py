@@ -6,6 +6,7 @@ import logging
 import uuid
 
 from django.db import transaction
+from django.utils import translation
 
 from . import dispatch, storage
 from .assets import assets_store
@@ -26,7 +27,8 @@ def batch_create(steps: list[dict], uploads: list[Upload], webhook_url: str = ""
     sent in parts, already in storage). On any failure nothing is kept: originals stored here
     are deleted again, and files sent in parts stay ready for another try.
     """
-    batch = Batch(id=uuid.uuid4(), file_count=len(uploads), webhook_url=webhook_url, preset_label=preset_label[:200])
+    batch = Batch(id=uuid.uuid4(), file_count=len(uploads), webhook_url=webhook_url, preset_label=preset_label[:200],
+                  language=translation.get_language() or "")
     rows, taken = [], set()
     try:
         batch.steps = assets_store(batch.prefix, steps)

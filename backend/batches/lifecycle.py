@@ -34,6 +34,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from backend.processors.base import sentence
 
 from . import dispatch, webhooks
 from .models import Batch, BatchFile
@@ -104,10 +107,9 @@ def file_claim(file_id: UUID | str, worker: str = "") -> Claim | None:
     file = BatchFile.objects.select_related("batch").get(pk=file_id)
     claim = Claim(file, file.attempts)
     if file.attempts > settings.MAX_ATTEMPTS:
-        file_finish(claim, error=(
-            f"Processing stopped unexpectedly {settings.MAX_ATTEMPTS} times on this file, so it was given up. "
-            "It may be too large or damaged in a way that crashes the converter."
-        ))
+        file_fail(claim, gettext_noop("Processing stopped unexpectedly %(attempts)s times on this file, so it was "
+                                      "given up. It may be too large or damaged in a way that crashes the converter."),
+                  attempts=settings.MAX_ATTEMPTS)
         return None
     _move(Batch.objects.filter(pk=file.batch_id), BATCH_MOVES["start"], B.PROCESSING, started_at=now)
     return claim
@@ -123,8 +125,15 @@ def file_requeue(claim: Claim, now: datetime) -> bool:
     return bool(_move(claim.rows(), FILE_MOVES["requeue"], F_.QUEUED, queued_at=now))
 
 
+def file_fail(claim: Claim, message: str, **params: object) -> bool:
+    """Fail the file with a gettext_noop message and its values: stored in English, shown translated."""
+    return file_finish(claim, error=sentence(message % params if params else message), error_template=message,
+                       error_params=params)
+
+
 def file_finish(claim: Claim, *, results: list[dict] | None = None, error: str = "",
-                timings: dict[str, float] | None = None, preview_key: str = "") -> bool:
+                timings: dict[str, float] | None = None, preview_key: str = "", error_template: str = "",
+                error_params: dict | None = None) -> bool:
     """Record the outcome; the finisher of a batch's last file publishes its archive.
 
     Returns False when the claim was lost meanwhile (the outcome is then dropped).
@@ -134,7 +143,8 @@ def file_finish(claim: Claim, *, results: list[dict] | None = None, error: str =
     now = timezone.now()
     with transaction.atomic():
         if not _move(claim.rows(), FILE_MOVES["finish"], status, results=results or [], error=error, progress=1.0,
-                     finished_at=now, timings=timings or {}, preview_key=preview_key):
+                     finished_at=now, timings=timings or {}, preview_key=preview_key,
+                     error_template=error_template, error_params=error_params or {}):
             return False
         # The row lock taken by this UPDATE serialises concurrent finishers, so
         # exactly one of them sees the last count.

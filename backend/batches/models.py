@@ -50,6 +50,8 @@ class Batch(models.Model):
     webhook_events = models.JSONField(default=list, blank=True)
     # The preset it was made from, if any: its name heads the waiting page and names the ZIP.
     preset_label = models.CharField(max_length=200, blank=True)
+    # The language of the page or API call that made it: errors.txt in the ZIP is written in it.
+    language = models.CharField(max_length=10, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -104,7 +106,10 @@ class BatchFile(models.Model):
     pixels = models.PositiveBigIntegerField(default=0)  # an image's width × height, from its header at upload
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0)
-    error = models.TextField(blank=True)
+    error = models.TextField(blank=True)  # the sentence in English
+    # The same, to show in the reader's language: a gettext_noop message and its values.
+    error_template = models.TextField(blank=True)
+    error_params = models.JSONField(default=dict, blank=True)
     # [{"key": storage key, "name": file name in the archive, "size": bytes}, ...]
     results = models.JSONField(default=list, blank=True)
     # A small WebP of the first image result, for the waiting page (deleted with the batch).

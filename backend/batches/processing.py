@@ -21,6 +21,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from backend.processors import ProcessingError, Stopped
 from backend.processors.chain import run_steps
@@ -28,7 +29,7 @@ from backend.processors.imaging import preview_make
 
 from . import storage
 from .assets import assets_fetch
-from .lifecycle import Claim, file_claim, file_finish, file_release
+from .lifecycle import Claim, file_claim, file_fail, file_finish, file_release
 from .models import BatchFile
 from .names import safe_filename, unique_name
 from .selectors import chain_seconds_per_pixel
@@ -198,7 +199,7 @@ def file_process(file_id: str, worker: str = "") -> None:
             with _timed(timings, "download"):
                 storage.download(file.source_key, source)
         except storage.MissingObject:
-            file_finish(current, error="The uploaded original is no longer in storage.")
+            file_fail(current, gettext_noop("The uploaded original is no longer in storage."))
             return
         except storage.StorageUnavailable:
             file_release(current)
@@ -216,23 +217,23 @@ def file_process(file_id: str, worker: str = "") -> None:
             file_release(current)
             raise
         except storage.MissingObject:
-            file_finish(current, error="A file this processing needs (e.g. the logo) is no longer in storage.")
+            file_fail(current, gettext_noop("A file this processing needs (e.g. the logo) is no longer in storage."))
             return
         except ProcessingError as exc:
-            file_finish(current, error=_sentence(str(exc)))
+            file_fail(current, exc.template, **exc.params)
             return
         except MemoryError:
-            file_finish(current, error="Processing this file needs more memory than one file may use, "
-                                       "so it was stopped.")
+            file_fail(current, gettext_noop("Processing this file needs more memory than one file may use, "
+                                            "so it was stopped."))
             return
         except SoftTimeLimitExceeded:
-            file_finish(current, error="Processing took longer than the time limit for this kind of file, "
-                                  "so it was stopped.")
+            file_fail(current, gettext_noop("Processing took longer than the time limit for this kind of file, "
+                                            "so it was stopped."))
             return
         except Exception:
             log.exception("processor crashed on file %s", file.pk)
-            file_finish(current, error="This file could not be processed because of an unexpected error in the "
-                                       "converter.")
+            file_fail(current, gettext_noop("This file could not be processed because of an unexpected error "
+                                            "in the converter."))
             return
         try:
             with _timed(timings, "upload"):
@@ -286,10 +287,3 @@ def _upload_preview(file: BatchFile, outputs: list[Path], workdir: Path) -> str:
                 storage.save(key, handle)
             return key
     return ""
-
-
-def _sentence(text: str) -> str:
-    """Processor messages read as predicates ("could not be read: …"); store them as sentences."""
-    text = text.strip()
-    text = text[:1].upper() + text[1:]
-    return text if text.endswith((".", "!", "?", ")")) else text + "."

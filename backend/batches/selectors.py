@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from backend.processors import registry
+from backend.processors.base import sentence
 
 from .models import Batch, BatchFile
 
@@ -55,6 +56,18 @@ def headline(status: str, done: int, failed: int, total: int) -> str:
     if status == Batch.Status.PENDING and not done + failed:
         return ngettext("Queued: %(total)s file", "Queued: %(total)s files", total) % {"total": total}
     return _("Processing: %(finished)s of %(total)s finished") % {"finished": done + failed, "total": total}
+
+
+def file_error(file: BatchFile) -> str | None:
+    """Why the file failed, in the active language (the English sentence when there is no translation)."""
+    if not file.error:
+        return None
+    if not file.error_template:
+        return file.error
+    try:
+        return sentence(_(file.error_template) % file.error_params if file.error_params else _(file.error_template))
+    except (KeyError, TypeError, ValueError):  # a translation whose placeholders do not match
+        return file.error
 
 
 def size_change(before: int, after: int) -> int | None:
@@ -123,7 +136,7 @@ def batch_state(batch: Batch, now: datetime | None = None) -> dict:
                 "status_label": str(BatchFile.Status(f.status).label),
                 "status_icon": STATUS_ICONS[f.status],
                 "progress": round(1.0 if f.status in finished else f.progress, 4),
-                "error": f.error or None,
+                "error": file_error(f),
                 # Each result of a finished file: its name, size and index (the pages and the API link it).
                 "results": [{"name": r["name"], "size": r.get("size", 0), "index": index}
                             for index, r in enumerate(f.results)] if live and f.status == BatchFile.Status.DONE

@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from . import dispatch, storage
-from .lifecycle import Claim, batch_mark_purged, file_finish, file_requeue
+from .lifecycle import Claim, batch_mark_purged, file_fail, file_requeue
 from .models import Batch, BatchFile
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,8 @@ def files_recover_stale(now: datetime, report: SweepReport) -> None:
     for file in lost:
         current = Claim(file, file.attempts)
         if file.attempts >= settings.MAX_ATTEMPTS:
-            if file_finish(current, error=(
-                f"Processing stopped unexpectedly {file.attempts} times on this file, so it was given up."
-            )):
+            if file_fail(current, gettext_noop("Processing stopped unexpectedly %(attempts)s times on this file, "
+                                               "so it was given up."), attempts=file.attempts):
                 report.given_up.append(str(file.pk))
             continue
         if file_requeue(current, now):

@@ -11,6 +11,7 @@ import random
 from celery import shared_task
 from celery.utils.log import get_task_logger
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from . import archive, dispatch, lifecycle, processing, staging, sweeper, webhooks
 from .storage import StorageUnavailable
@@ -48,8 +49,8 @@ def process_file(self, file_id: str) -> None:  # noqa: ANN001
 def _fail_unreachable(file_id: str) -> None:
     current = lifecycle.file_claim(file_id)
     if current is not None:
-        lifecycle.file_finish(current, error="File storage could not be reached for a long time, "
-                                             "so the file was given up.")
+        lifecycle.file_fail(current, gettext_noop("File storage could not be reached for a long time, so the file "
+                                                  "was given up."))
 
 
 @shared_task(name="batches.build_archive", bind=True, max_retries=None)

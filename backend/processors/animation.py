@@ -7,6 +7,7 @@ from pathlib import Path
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from PIL import Image, ImageSequence
 
 from . import ffmpeg
@@ -46,7 +47,7 @@ class AnimationToVideo(FfmpegProcessor):
         try:
             playlist, seconds = _frames(source, frames_dir, progress)
         except DECODE_ERRORS as exc:
-            raise ProcessingError("could not be read: the image is damaged or incomplete") from exc
+            raise ProcessingError(gettext_noop("could not be read: the image is damaged or incomplete")) from exc
         suffix, *encoder = ENCODERS[options.get("format") or "mp4"]
         target = target_dir / f"{source.stem}{suffix}"
         # The inputs are the frames just written here and their list, not the upload: the concat
@@ -66,7 +67,7 @@ def _frames(source: Path, folder: Path, progress: Progress) -> tuple[Path, float
     with Image.open(source, formats=["GIF", "WEBP", "PNG"]) as image:
         count = getattr(image, "n_frames", 1)
         if count < 2:
-            raise ProcessingError("is a still image, not an animation")
+            raise ProcessingError(gettext_noop("is a still image, not an animation"))
         pixels_check(image)
         lines, total = ["ffconcat version 1.0"], 0.0
         for index, frame in enumerate(ImageSequence.Iterator(image)):

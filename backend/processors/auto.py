@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from PIL import Image, UnidentifiedImageError
 
 from . import ffmpeg
@@ -50,7 +51,7 @@ class WebReady(Processor):
                        "lossless": False}
             return run_image_chain([(Resize(), resize), (ConvertFormat(), convert)], source, target_dir, progress)
         if ffmpeg.unavailable():
-            raise ProcessingError("is a video or audio file, which this server cannot convert right now")
+            raise ProcessingError(gettext_noop("is a video or audio file, which this server cannot convert right now"))
         info = ffmpeg.probe(source)
         if info.video is not None:
             video = {**VideoToMp4.default_options(), "max_height": options.get("video_height")}

@@ -20,7 +20,25 @@ Progress = Callable[[float], None]
 
 
 class ProcessingError(Exception):
-    """A file cannot be processed; the message is shown to the person as is."""
+    """A file cannot be processed; the message is shown to the person, as the rest of a sentence
+    that starts with the file's name ("could not be read: …").
+
+    `message` may hold %(name)s placeholders filled from `params` (plain values). Mark it with
+    gettext_noop: it is kept with its params and translated where it is shown (the page in Russian,
+    a Russian errors.txt); str() is the English text.
+    """
+
+    def __init__(self, message: str, **params: object) -> None:
+        super().__init__(message % params if params else message)
+        self.template = message
+        self.params = params
+
+
+def sentence(text: str) -> str:
+    """A processor's message ("could not be read: …") as a sentence: capitalised, with a full stop."""
+    text = text.strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", ")")) else text + "."
 
 
 class Stopped(Exception):

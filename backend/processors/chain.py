@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.utils.translation import gettext_noop
+
 from .base import ProcessingError, Processor, Progress, registry
 from .imaging import ImageProcessor, run_image_chain
 
@@ -19,7 +21,8 @@ def group_steps(steps: list[dict]) -> list[list[tuple[Processor, dict]]]:
     for step in steps:
         processor_cls = registry.get(step["processor"])
         if processor_cls is None:
-            raise ProcessingError(f"needs “{step['processor']}”, which is not available on this server")
+            raise ProcessingError(gettext_noop("needs “%(processor)s”, which is not available on this server"),
+                                  processor=step["processor"])
         # An image step that overrides edit() does its own decoding, so it runs alone.
         chainable = issubclass(processor_cls, ImageProcessor) and processor_cls.edit is ImageProcessor.edit
         if chainable and previous_chainable:
@@ -49,7 +52,7 @@ def run_steps(steps: list[dict], source: Path, workdir: Path, progress: Progress
                 processor, options = group[0]
                 produced = processor.edit(item, target_dir, options, group_progress)
             if not produced:
-                raise ProcessingError(f"produced no output in step {index + 1}")
+                raise ProcessingError(gettext_noop("produced no output in step %(step)s"), step=index + 1)
             outputs.extend(produced)
         inputs = outputs
     return inputs

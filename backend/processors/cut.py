@@ -7,6 +7,7 @@ from pathlib import Path
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from . import ffmpeg
 from .base import ProcessingError, Progress
@@ -44,7 +45,8 @@ class MediaTrim(FfmpegProcessor):
         start = float(options.get("start") or 0)
         length = options.get("duration") or (options["end"] - start if options.get("end") is not None else None)
         if info.duration is not None and start >= info.duration:
-            raise ProcessingError(f"is {info.duration:.1f} s long, so a cut starting at {start:g} s is empty")
+            raise ProcessingError(gettext_noop("is %(duration)s s long, so a cut starting at %(start)s s is empty"),
+                                  duration=f"{info.duration:.1f}", start=f"{start:g}")
         if length is None or (info.duration is not None and start + length > info.duration):
             length = (info.duration - start) if info.duration is not None else None
         exact = options.get("exact", False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import logging
 import os
 import resource
 import shutil
@@ -31,8 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from .base import ProcessingError, Progress
+
+log = logging.getLogger(__name__)
 
 # Demuxers that may open an input. No hls, concat, image2 (patterns), tty, lavfi, etc.
 DEMUXERS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi", "wav", "flac", "ogg", "mp3",
@@ -125,13 +129,14 @@ def probe(source: Path) -> MediaInfo:
         completed = subprocess.run(command, cwd=source.parent, capture_output=True, env=_minimal_env(),
                                    timeout=settings.MEDIA_PROBE_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:
-        raise ProcessingError("could not be read in time: it is damaged or not a normal media file") from None
+        raise ProcessingError(gettext_noop("could not be read in time: it is damaged or not a normal "
+                                           "media file")) from None
     if completed.returncode != 0:
-        raise ProcessingError("is not a video or audio file this converter accepts, or it is damaged")
+        raise ProcessingError(gettext_noop("is not a video or audio file this converter accepts, or it is damaged"))
     try:
         report = json.loads(completed.stdout)
     except ValueError:
-        raise ProcessingError("is not a video or audio file this converter accepts") from None
+        raise ProcessingError(gettext_noop("is not a video or audio file this converter accepts")) from None
     return check(report)
 
 
@@ -140,24 +145,28 @@ def check(report: dict) -> MediaInfo:
     fmt = report.get("format") or {}
     container = str(fmt.get("format_name", ""))
     if not set(container.split(",")) & set(DEMUXERS):
-        raise ProcessingError("is not a video or audio container this converter accepts")
+        raise ProcessingError(gettext_noop("is not a video or audio container this converter accepts"))
     video = audio = None
     for stream in report.get("streams") or []:
         kind, codec = stream.get("codec_type"), stream.get("codec_name", "")
         if kind == "video" and not (stream.get("disposition") or {}).get("attached_pic") and video is None:
             if codec not in VIDEO_CODECS:
-                raise ProcessingError(f"uses the video codec “{codec}”, which this converter does not accept")
+                raise ProcessingError(gettext_noop("uses the video codec “%(codec)s”, which this "
+                                                   "converter does not accept"),
+                                      codec=codec)
             video = _video(stream)
         elif kind == "audio" and audio is None:
             if codec not in AUDIO_CODECS:
-                raise ProcessingError(f"uses the audio codec “{codec}”, which this converter does not accept")
+                raise ProcessingError(gettext_noop("uses the audio codec “%(codec)s”, which this "
+                                                   "converter does not accept"),
+                                      codec=codec)
             audio = AudioStream(codec, int(stream.get("channels") or 0), int(stream.get("sample_rate") or 0))
     if video is None and audio is None:
-        raise ProcessingError("has neither a video nor an audio track")
+        raise ProcessingError(gettext_noop("has neither a video nor an audio track"))
     duration = _float(fmt.get("duration"))
     if duration is not None and duration > settings.MEDIA_MAX_DURATION_SECONDS:
-        raise ProcessingError(f"is {duration / 60:.0f} minutes long; at most "
-                              f"{settings.MEDIA_MAX_DURATION_SECONDS / 60:.0f} minutes are accepted")
+        raise ProcessingError(gettext_noop("is %(minutes)s minutes long; at most %(limit)s minutes are accepted"),
+                              minutes=f"{duration / 60:.0f}", limit=f"{settings.MEDIA_MAX_DURATION_SECONDS / 60:.0f}")
     info = MediaInfo(container, duration, video, audio)
     check_cost(info)
     return info
@@ -170,13 +179,15 @@ def check_cost(info: MediaInfo) -> None:
         return
     frames = info.video.frames_over(info.duration)
     if frames > settings.MEDIA_MAX_FRAMES:
-        raise ProcessingError(f"has about {frames:,.0f} frames; at most {settings.MEDIA_MAX_FRAMES:,} "
-                              "are accepted in one video")
+        raise ProcessingError(gettext_noop("has about %(frames)s frames; at most %(limit)s are accepted in one video"),
+                              frames=f"{frames:,.0f}", limit=f"{settings.MEDIA_MAX_FRAMES:,}")
     pixels = frames * info.video.width * info.video.height
     if pixels > settings.MEDIA_MAX_PIXELS:
-        raise ProcessingError(f"would take too much work to convert ({frames:,.0f} frames of "
-                              f"{info.video.width}×{info.video.height}); the limit is about "
-                              f"{settings.MEDIA_MAX_PIXELS / (1920 * 1080 * 30 * 60):.0f} minutes of 1080p at 30 fps")
+        raise ProcessingError(gettext_noop("would take too much work to convert (%(frames)s frames of "
+                                           "%(width)s×%(height)s); the limit is about %(minutes)s minutes of "
+                                           "1080p at 30 fps"),
+                              frames=f"{frames:,.0f}", width=info.video.width, height=info.video.height,
+                              minutes=f"{settings.MEDIA_MAX_PIXELS / (1920 * 1080 * 30 * 60):.0f}")
 
 
 def _float(value: object) -> float | None:
@@ -190,9 +201,10 @@ def _float(value: object) -> float | None:
 def _video(stream: dict) -> VideoStream:
     width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
     if width < 2 or height < 2:
-        raise ProcessingError("has a video track without a picture size")
+        raise ProcessingError(gettext_noop("has a video track without a picture size"))
     if max(width, height) > settings.MEDIA_MAX_SIDE:
-        raise ProcessingError(f"is {width}×{height}; videos up to {settings.MEDIA_MAX_SIDE} pixels wide are accepted")
+        raise ProcessingError(gettext_noop("is %(width)s×%(height)s; videos up to %(limit)s pixels wide are accepted"),
+                              width=width, height=height, limit=settings.MEDIA_MAX_SIDE)
     rotation = 0.0
     for side_data in stream.get("side_data_list") or []:
         if "rotation" in side_data:
@@ -243,9 +255,8 @@ def run(arguments: list[str], *, cwd: Path, duration: float | None, progress: Pr
         while process.poll() is None:
             if time.monotonic() > deadline:
                 raise ProcessingError(
-                    f"took longer than {limit / 60:.0f} minutes, the time limit for a file of this length, "
-                    "so it was stopped"
-                )
+                    gettext_noop("took longer than %(minutes)s minutes, the time limit for a file of this "
+                                 "length, so it was stopped"), minutes=f"{limit / 60:.0f}")
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=0.4)
             if duration:
@@ -258,8 +269,9 @@ def run(arguments: list[str], *, cwd: Path, duration: float | None, progress: Pr
         for reader in readers:
             reader.join(timeout=2)
     if process.returncode != 0:
-        detail = _clean(errors[-1]) if errors else f"exit status {process.returncode}"
-        raise ProcessingError(f"could not be converted ({detail})")
+        # ffmpeg's own last words go to the log, not to the person.
+        log.warning("ffmpeg failed (%s): %s", process.returncode, _clean(errors[-1]) if errors else "")
+        raise ProcessingError(gettext_noop("could not be converted: ffmpeg could not decode or encode it"))
     progress(1.0)
 
 
@@ -272,7 +284,8 @@ def loudness_measure(source: Path, loudnorm: str, limit: float) -> dict[str, str
         completed = subprocess.run(command, cwd=source.parent, capture_output=True, env=_minimal_env(),
                                    timeout=limit, stdin=subprocess.DEVNULL, check=False, preexec_fn=_prepare_child)
     except subprocess.TimeoutExpired:
-        raise ProcessingError(f"took longer than {limit / 60:.0f} minutes to measure, so it was stopped") from None
+        raise ProcessingError(gettext_noop("took longer than %(minutes)s minutes to measure, so it was stopped"),
+                              minutes=f"{limit / 60:.0f}") from None
     text = completed.stderr.decode(errors="replace")
     start, end = text.rfind("{"), text.rfind("}")
     try:
@@ -280,7 +293,7 @@ def loudness_measure(source: Path, loudnorm: str, limit: float) -> dict[str, str
     except ValueError:
         measured = None
     if not measured or "input_i" not in measured:
-        raise ProcessingError("could not be measured for loudness")
+        raise ProcessingError(gettext_noop("could not be measured for loudness"))
     return measured
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from . import ffmpeg
 from .base import ProcessingError, Progress
@@ -32,7 +33,7 @@ class VideoToHls(FfmpegProcessor):
     def edit(self, source: Path, target_dir: Path, options: dict, progress: Progress) -> list[Path]:
         info = ffmpeg.probe(source)
         if info.video is None:
-            raise ProcessingError("has no video track")
+            raise ProcessingError(gettext_noop("has no video track"))
         short = min(info.video.width, info.video.height)
         chosen = [r for r in RENDITIONS if r[0] <= short] or [(short, 1000, 96)]
         folder = target_dir / f"{source.stem}-hls"

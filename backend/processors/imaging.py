@@ -18,6 +18,7 @@ from typing import ClassVar
 import pillow_heif
 import pillow_jxl  # noqa: F401 - registers JPEG XL with Pillow
 from django.conf import settings
+from django.utils.translation import gettext_noop
 from PIL import Image, ImageCms, ImageOps, ImageSequence
 
 from . import raw
@@ -112,8 +113,8 @@ def run_image_chain(steps: Sequence[tuple[ImageProcessor, dict]], source: Path, 
                 for processor, _ in steps:
                     if processor.animation == "refuse":
                         raise ProcessingError(
-                            f"is animated ({frame_count} frames); {processor.label} works on still images only"
-                        )
+                            gettext_noop("is animated (%(frames)s frames); %(processor)s works on still images only"),
+                            frames=frame_count, processor=str(processor.label))
             if not encoding.animated:
                 frame_count = 1  # the target format holds one frame: the first is converted
             _apply_draft(image, steps)
@@ -135,14 +136,14 @@ def run_image_chain(steps: Sequence[tuple[ImageProcessor, dict]], source: Path, 
         raise
     except DECODE_ERRORS as exc:
         # The decoder's own words ("image file is truncated (24 bytes not processed)") stay in the log.
-        raise ProcessingError("could not be read: the image is damaged or incomplete") from exc
+        raise ProcessingError(gettext_noop("could not be read: the image is damaged or incomplete")) from exc
     target = target_dir / (source.stem + EXTENSIONS.get(encoding.format, "." + encoding.format.lower()))
     if len(frames) > 1:
         save_args.update(save_all=True, append_images=frames[1:])
     try:
         frames[0].save(target, encoding.format, **save_args)
     except (OSError, ValueError) as exc:
-        raise ProcessingError(f"could not be saved as {encoding.format} ({exc})") from exc
+        raise ProcessingError(gettext_noop("could not be saved as %(format)s"), format=encoding.format) from exc
     progress(1.0)
     return [target]
 
@@ -151,23 +152,28 @@ def pixels_check(image: Image.Image) -> None:
     """Refuse an opened image over the pixel budget, or an animation over the frame budgets (header only)."""
     width, height = image.size
     if width * height > settings.MAX_IMAGE_PIXELS:
-        raise ProcessingError(f"is too large ({width}×{height}); at most {settings.MAX_IMAGE_PIXELS:,} pixels")
+        raise ProcessingError(gettext_noop("is too large (%(width)s×%(height)s); at most %(limit)s "
+                                           "pixels"), width=width,
+                              height=height, limit=f"{settings.MAX_IMAGE_PIXELS:,}")
     problem = animation_problem(width, height, getattr(image, "n_frames", 1))
     if problem:
-        raise ProcessingError(problem)
+        raise problem
 
 
-def animation_problem(width: int, height: int, frames: int) -> str | None:
+def animation_problem(width: int, height: int, frames: int) -> ProcessingError | None:
     """Why an animation is over the budget (frames, and pixels over every frame), or None.
 
     Judged from the header before any frame is decoded: every frame is held until the
     encoder writes them, so a small file of many large frames is a memory bomb.
     """
     if frames > settings.MAX_ANIMATION_FRAMES:
-        return f"is animated with {frames:,} frames; at most {settings.MAX_ANIMATION_FRAMES:,} are accepted"
+        return ProcessingError(gettext_noop("is animated with %(frames)s frames; at most %(limit)s are accepted"),
+                               frames=f"{frames:,}", limit=f"{settings.MAX_ANIMATION_FRAMES:,}")
     if frames > 1 and frames * width * height > settings.MAX_ANIMATION_PIXELS:
-        return (f"is animated with {frames:,} frames of {width}×{height}; at most "
-                f"{settings.MAX_ANIMATION_PIXELS / 1e6:,.0f} megapixels over all frames are accepted")
+        return ProcessingError(gettext_noop("is animated with %(frames)s frames of %(width)s×%(height)s; "
+                                            "at most %(limit)s "
+                                  "megapixels over all frames are accepted"), frames=f"{frames:,}", width=width,
+                               height=height, limit=f"{settings.MAX_ANIMATION_PIXELS / 1e6:,.0f}")
     return None
 
 

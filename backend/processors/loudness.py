@@ -7,6 +7,7 @@ from pathlib import Path
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from . import ffmpeg
 from .base import ProcessingError, Progress
@@ -33,7 +34,7 @@ class Loudness(FfmpegProcessor):
     def edit(self, source: Path, target_dir: Path, options: dict, progress: Progress) -> list[Path]:
         info = ffmpeg.probe(source)
         if info.audio is None:
-            raise ProcessingError("has no sound to normalise")
+            raise ProcessingError(gettext_noop("has no sound to normalise"))
         loudnorm = f"loudnorm=I={options['target']}:TP={options['true_peak']}:LRA=11"
         limit = ffmpeg.time_limit(info)
         progress(0.05)

@@ -15,6 +15,7 @@ from typing import ClassVar
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from PIL import Image, ImageChops, ImageMath
 
 from . import ffmpeg
@@ -56,10 +57,10 @@ class FfmpegProcessor(Processor):
 def output_check(target: Path) -> None:
     """Refuse a result ffmpeg did not write, or cut short at the size limit (its `-fs`)."""
     if not target.exists() or target.stat().st_size == 0:
-        raise ProcessingError("produced no output")
+        raise ProcessingError(gettext_noop("produced no output"))
     if target.stat().st_size >= settings.MEDIA_MAX_OUTPUT_BYTES:
-        raise ProcessingError(f"would be larger than {settings.MEDIA_MAX_OUTPUT_BYTES / 1e6:.0f} MB, "
-                              "the limit for one result")
+        raise ProcessingError(gettext_noop("would be larger than %(limit)s MB, the limit for one result"),
+                              limit=f"{settings.MEDIA_MAX_OUTPUT_BYTES / 1e6:.0f}")
 
 
 class MediaProcessor(FfmpegProcessor):
@@ -70,9 +71,9 @@ class MediaProcessor(FfmpegProcessor):
     def edit(self, source: Path, target_dir: Path, options: dict, progress: Progress) -> list[Path]:
         info = ffmpeg.probe(source)
         if self.needs == "video" and info.video is None:
-            raise ProcessingError("has no video track")
+            raise ProcessingError(gettext_noop("has no video track"))
         if self.needs == "audio" and info.audio is None:
-            raise ProcessingError("has no audio track")
+            raise ProcessingError(gettext_noop("has no audio track"))
         target = target_dir / f"{source.stem}{self.suffix(options)}"
         arguments = [*self.input_arguments(info, options), *ffmpeg.INPUT_GUARDS, "-i", str(source),
                      *self.arguments(info, options, target_dir),

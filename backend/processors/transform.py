@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from PIL import Image, ImageChops, ImageOps, features
 
 from .base import ProcessingError
@@ -41,7 +42,8 @@ def scale_to(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     if image.size == size:
         return image
     if size[0] * size[1] > settings.MAX_IMAGE_PIXELS:
-        raise ProcessingError(f"would become too large ({size[0]}×{size[1]})")
+        raise ProcessingError(gettext_noop("would become too large "
+                                           "(%(width)s×%(height)s)"), width=size[0], height=size[1])
     return image.resize(size, RESAMPLE, reducing_gap=REDUCING_GAP)
 
 

@@ -100,7 +100,7 @@ def test_a_batch_where_every_file_failed_offers_its_errors(open_page, tmp_path):
     with page.expect_download() as download:
         page.get_by_role("link", name="Download errors.txt").click()
     report = Path(download.value.path()).read_text()
-    assert report.startswith("1 of 1 files could not be processed") and "cut off.jpg" in report
+    assert report.startswith("1 of 1 file could not be processed") and "cut off.jpg" in report
 
 
 def test_the_upload_page_in_the_page_language_with_only_the_fields_that_apply(open_page, tmp_path, shots):
@@ -141,3 +141,24 @@ def test_a_dark_theme_follows_the_system(browser, live_server, transactional_db,
     assert swatch.evaluate("i => parseFloat(getComputedStyle(i).borderTopWidth)") >= 1, "white shows as white"
     shots(page, "upload-dark")
     context.close()
+
+
+def test_reasons_are_in_the_readers_language_on_the_page_and_in_errors_txt(open_page, tmp_path):
+    """Stored as a message and its values: the Russian page and the Russian errors.txt read Russian."""
+    import zipfile
+
+    page = open_page(locale="ru-RU")
+    page.goto("/")
+    batch_id = submit_resize(page, [*photos(tmp_path, 1), broken_jpeg(tmp_path)])
+    run_in_process(batch_id)
+    page.wait_for_selector("#download:not([hidden])", timeout=20_000)
+    reason = page.locator("tr.state-failed .error").inner_text()
+    assert reason == "Не удалось прочитать: изображение повреждено или неполное.", reason
+    with page.expect_download() as download:
+        page.click("#download-link")
+    report = zipfile.ZipFile(download.value.path()).read("errors.txt").decode()
+    assert report.startswith("Не удалось обработать 1 из 2 файлов:"), report
+    assert "cut off.jpg: Не удалось прочитать" in report
+    # The same batch read in English says it in English (the API, without Accept-Language).
+    english = Batch.objects.get(pk=batch_id).files.get(original_name="cut off.jpg").error
+    assert english == "Could not be read: the image is damaged or incomplete."
