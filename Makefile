@@ -47,9 +47,9 @@ bench: $(VENV)/.dev
 bench-quick: $(VENV)/.dev
 	$(PY) -m bench --quick
 
-## Screenshots of both pages (desktop, phone, Russian) into docs/screenshots/, from the browser tests.
+## Screenshots of both pages (desktop, phone, Russian, dark) into docs/screenshots/, from the browser tests.
 screenshots: $(VENV)/.dev
-	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/test_browser.py -q
+	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/system/test_browser.py tests/system/test_browser_pages.py -q
 
 ## Refresh locale/*/LC_MESSAGES/*.po from the code and compile them (needs GNU gettext).
 messages: $(VENV)/.dev

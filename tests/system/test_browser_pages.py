@@ -140,6 +140,13 @@ def test_a_dark_theme_follows_the_system(browser, live_server, transactional_db,
     swatch = page.locator("input[type=color]").first
     assert swatch.evaluate("i => parseFloat(getComputedStyle(i).borderTopWidth)") >= 1, "white shows as white"
     shots(page, "upload-dark")
+    page.close()
+    page = context.new_page()
+    page.goto("/")
+    batch_id = submit_resize(page, [*photos(tmp_path, 2), broken_jpeg(tmp_path)])
+    run_in_process(batch_id)
+    page.wait_for_selector("#download:not([hidden])", timeout=20_000)
+    shots(page, "batch-gallery-dark")
     context.close()
 
 
