@@ -200,6 +200,7 @@ def test_the_link_counts_down_and_the_page_says_when_it_expired(open_page, live_
     shots(page, "batch-expired")
     assert page.errors == []
     assert page.locator("#share").is_hidden(), "no link to come back to a batch that is gone"
+    assert page.locator("#expired-when").is_visible(), "it says when the batch expired"
     assert "Expired" in page.locator("h1").inner_text()
     page.get_by_role("link", name="Start a new batch").click()
     page.wait_for_url(live_server.url + "/")

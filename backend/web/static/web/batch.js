@@ -118,6 +118,11 @@
       state.failed_count), [state.failed_count]);
     byId("share").hidden = gone;
     byId("expired").hidden = state.status !== "expired";
+    if (state.status === "expired" && state.expires_at) {  // when it happened, in the reader's own time
+      byId("expired-at").dateTime = state.expires_at;
+      byId("expired-at").textContent = new Date(state.expires_at).toLocaleString();
+      byId("expired-when").hidden = false;
+    }
     byId("cancelled").hidden = state.status !== "cancelled";
     byId("cancel-form").hidden = !state.cancel_url;
     root.dataset.status = state.status;
