@@ -241,13 +241,19 @@ def output_formats() -> list[tuple[str, str]]:
 
 class ConvertOptions(forms.Form):
     format = forms.ChoiceField(label=_("Format"), choices=output_formats, initial="WEBP")
+    # data-when: the page shows each only for the formats it applies to.
     quality = forms.IntegerField(label=_("Quality"), min_value=1, max_value=100, initial=85,
-                                 help_text=_("JPEG, WebP, AVIF, JPEG XL and HEIC."))
-    progressive = forms.BooleanField(label=_("Progressive JPEG"), required=False, initial=True)
-    lossless = forms.BooleanField(label=_("Lossless WebP"), required=False, initial=False)
-    optimize = forms.BooleanField(label=_("Optimise PNG (smaller, slower)"), required=False, initial=True)
+                                 help_text=_("JPEG, WebP, AVIF, JPEG XL and HEIC."),
+                                 widget=forms.NumberInput({"data-when": "format=JPEG,WEBP,AVIF,JXL,HEIF"}))
+    progressive = forms.BooleanField(label=_("Progressive JPEG"), required=False, initial=True,
+                                     widget=forms.CheckboxInput({"data-when": "format=JPEG"}))
+    lossless = forms.BooleanField(label=_("Lossless WebP"), required=False, initial=False,
+                                  widget=forms.CheckboxInput({"data-when": "format=WEBP"}))
+    optimize = forms.BooleanField(label=_("Optimise PNG (smaller, slower)"), required=False, initial=True,
+                                  widget=forms.CheckboxInput({"data-when": "format=PNG"}))
     background = ColourField(label=_("Background for transparency"), initial="#ffffff", required=False,
-                             help_text=_("Used when the target format has no transparency (JPEG)."))
+                             help_text=_("Used when the target format has no transparency (JPEG)."),
+                             widget=forms.TextInput({"data-when": "format=JPEG"}))
 
 
 class ConvertFormat(ImageProcessor):

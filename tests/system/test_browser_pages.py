@@ -26,7 +26,9 @@ def photos(folder: Path, count: int) -> list[Path]:
     paths = []
     for index in range(count):
         path = folder / f"photo {index + 1}.jpg"
-        path.write_bytes(encode(noisy_image((1600, 1200), seed=index + 1), "JPEG", quality=92))
+        # The first is progressive, as cameras and sites often write them.
+        path.write_bytes(encode(noisy_image((1600, 1200), seed=index + 1), "JPEG", quality=92,
+                                progressive=index == 0))
         paths.append(path)
     return paths
 
@@ -77,6 +79,7 @@ def test_the_waiting_page_lists_what_was_made_and_marks_what_failed(open_page, t
         done.get_by_role("link", name="Download photo 1.jpg").click()
     with Image.open(download.value.path()) as result:
         assert result.size == (400, 300), "that one result, resized"
+        assert result.info.get("progressive"), "a progressive original stays progressive"
     batch = Batch.objects.get(pk=batch_id)
     previews_stored = [f.preview_key for f in batch.files.exclude(preview_key="")]
     assert len(previews_stored) == 2 and all(storage.default_storage().exists(k) for k in previews_stored)
@@ -169,3 +172,19 @@ def test_reasons_are_in_the_readers_language_on_the_page_and_in_errors_txt(open_
     # The same batch read in English says it in English (the API, without Accept-Language).
     english = Batch.objects.get(pk=batch_id).files.get(original_name="cut off.jpg").error
     assert english == "Could not be read: the image is damaged or incomplete."
+
+
+def test_a_three_step_chain_fits_one_desktop_screen(open_page, shots):
+    page = open_page()
+    page.goto("/")
+    page.select_option("#id_processor", "resize")
+    for processor in ("watermark_text", "convert"):
+        page.click("#add-step")
+        page.locator("fieldset.step:visible").last.locator("select").first.select_option(processor)
+    assert page.locator("fieldset.step:visible").count() == 3
+    page.locator("#steps").scroll_into_view_if_needed()
+    shots(page, "upload-chain-desktop")
+    steps = page.locator("#steps").bounding_box()
+    button = page.locator("#submit-button").bounding_box()
+    assert steps["height"] <= DESKTOP["height"] - 100, f"the chain is {steps['height']:.0f} px tall"
+    assert button["y"] + button["height"] - steps["y"] <= DESKTOP["height"], "chain and button on one screen"
