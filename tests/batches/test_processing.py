@@ -227,6 +227,7 @@ def test_the_bar_moves_on_the_chains_pace_while_a_step_reports_nothing(scratch_r
     import threading
     import time as clock
 
+    from django.db import connection
     from PIL import Image
 
     from backend.processors.imaging import ImageProcessor
@@ -249,7 +250,13 @@ def test_the_bar_moves_on_the_chains_pace_while_a_step_reports_nothing(scratch_r
     file = batch.files.get()
     assert file.pixels == 120_000
     seen = []
-    worker = threading.Thread(target=processing.file_process, args=(str(file.pk),))
+    def work() -> None:
+        try:
+            processing.file_process(str(file.pk))
+        finally:
+            connection.close()  # this thread's own connection, or the test database stays in use
+
+    worker = threading.Thread(target=work)
     worker.start()
     while worker.is_alive():
         seen.append(BatchFile.objects.get(pk=file.pk).progress)
