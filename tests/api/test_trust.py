@@ -29,6 +29,16 @@ def test_x_forwarded_for_from_the_client_does_not_rotate_the_rate_limit(client, 
     assert statuses == [201, 201, 429, 429, 429]
 
 
+def test_an_unreachable_rate_limit_count_lets_uploads_through(client, published, settings):
+    """The shared count lives in Redis; when it cannot be reached (a restart, a DNS hiccup) uploads are
+    served rather than answered with a 500, for the form and the API alike."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0"}}
+    assert post_batch(client, {"a.jpg": photo()}, processor="resize").status_code == 201
+    start = client.post("/api/v1/uploads", {"name": "a.jpg", "size": 10}, content_type="application/json")
+    assert start.status_code == 201
+
+
 def test_behind_trusted_proxies_the_hop_they_added_counts(published, settings):
     settings.API_BATCH_CREATE_RATE = "1/minute"
     settings.NUM_PROXIES = 1

@@ -28,7 +28,9 @@ SERVICES = {"postgres", "redis", "minio", "web", "worker-images", "worker-media"
 def stack(podman: Podman, image_variables: dict[str, str]) -> Iterator[Project]:
     ports = {name: str(free_port()) for name in ("NGINX_PORT", "WEB_PORT", "S3_CONSOLE_PORT", "FLOWER_PORT")}
     # Lost work is noticed within seconds rather than minutes, so the kill test does not wait long.
-    timing = {"SWEEP_INTERVAL_SECONDS": "5", "STALE_AFTER_SECONDS": "20", "HEARTBEAT_SECONDS": "3"}
+    # A message that never reached the broker (Podman's DNS answering late) is published again soon, too.
+    timing = {"SWEEP_INTERVAL_SECONDS": "5", "STALE_AFTER_SECONDS": "20", "HEARTBEAT_SECONDS": "3",
+              "REQUEUE_AFTER_SECONDS": "15"}
     project = Project(podman, f"mcdev{uuid.uuid4().hex[:6]}", ROOT / "docker-compose.yml",
                       {**image_variables, **ports, **timing})
     project.base_url = f"http://localhost:{ports['NGINX_PORT']}"
