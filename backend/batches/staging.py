@@ -121,11 +121,12 @@ def upload_complete(upload: StagedUpload) -> StagedUpload:
     if upload.completed_at:
         return upload
     try:
-        stored = upload_parts(upload)
+        stored = storage.multipart_parts(upload.key, upload.storage_upload_id)
     except storage.MissingObject:
         stored = None  # already joined by a completion cut short: the object is checked as it is
     if stored is not None:
-        wrong = sorted(n for n, size in stored.items() if n > upload.part_count or size != upload.part_length(n))
+        wrong = sorted(n for n, (size, _etag) in stored.items()
+                       if n > upload.part_count or size != upload.part_length(n))
         if wrong:
             upload_discard(upload)
             raise UploadRefused(_("“%(name)s” was refused: part %(number)s does not have the size this upload "
@@ -133,7 +134,9 @@ def upload_complete(upload: StagedUpload) -> StagedUpload:
         missing = [n for n in range(1, upload.part_count + 1) if n not in stored]
         if missing:
             raise UploadIncomplete(missing)
-        storage.multipart_complete(upload.key, upload.storage_upload_id, list(range(1, upload.part_count + 1)))
+        # The listing above gives the ETags too: storage is not asked for the parts a second time.
+        storage.multipart_complete(upload.key, upload.storage_upload_id,
+                                   {n: stored[n][1] for n in range(1, upload.part_count + 1)})
     try:
         actual = storage.object_size(upload.key)
         if actual != upload.size:

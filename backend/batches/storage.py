@@ -301,19 +301,18 @@ def multipart_parts(key: str, upload_id: str) -> dict[int, tuple[int, str]]:
         raise _translate(exc, key) from exc
 
 
-def multipart_complete(key: str, upload_id: str, numbers: list[int]) -> None:
-    """Join the parts, in order, into the object at `key`."""
+def multipart_complete(key: str, upload_id: str, etags: dict[int, str]) -> None:
+    """Join the parts (number → ETag, as multipart_parts listed them), in order, into the object at `key`."""
     storage = default_storage()
     try:
         if is_s3(storage):
-            stored = multipart_parts(key, upload_id)
             _s3_client().complete_multipart_upload(
                 Bucket=storage.bucket_name, Key=key, UploadId=upload_id,
-                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": stored[n][1]} for n in numbers]})
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]})
             return
         folder = _local_parts(key)
         with open(storage.path(key), "wb") as out:
-            for number in numbers:
+            for number in sorted(etags):
                 with open(folder / str(number), "rb") as part:
                     shutil.copyfileobj(part, out, CHUNK)
         shutil.rmtree(folder)

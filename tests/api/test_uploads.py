@@ -175,6 +175,7 @@ def test_a_completion_cut_short_after_joining_completes_on_the_next_try(where, w
     """The web process died after storage joined the parts and before the row said so."""
     sent = send_parts(client, "talk.wav", wav, complete=False)
     upload = StagedUpload.objects.get(pk=sent["id"])
-    storage.multipart_complete(upload.key, upload.storage_upload_id, [1, 2, 3])
+    parts = storage.multipart_parts(upload.key, upload.storage_upload_id)
+    storage.multipart_complete(upload.key, upload.storage_upload_id, {n: etag for n, (_, etag) in parts.items()})
     again = client.post(f"{API}/uploads/{sent['id']}/complete")
     assert again.status_code == 200 and again.json()["content_type"] == "audio/wav"
