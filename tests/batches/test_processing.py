@@ -224,43 +224,17 @@ def test_a_batchs_files_are_published_in_fair_share_priorities(published, settin
 def test_the_bar_moves_on_the_chains_pace_while_a_step_reports_nothing(scratch_registry, settings):
     """A long encode reports nothing until it ends: between reports the bar follows the time this chain
     has taken per pixel on recent files, never past 95%, and never backwards."""
-    import threading
-    import time as clock
+    import time
 
-    from django.db import connection
-    from PIL import Image
+    from tests.support.pacing import PIXELS, processing_thread, silent_batch
 
-    from backend.processors.imaging import ImageProcessor
-
-    class SilentSlowStep(ImageProcessor):
-        name = "test_silent_slow"
-        label = "Silent and slow (tests)"
-
-        def transform(self, image: Image.Image, options: dict) -> Image.Image:
-            clock.sleep(3)
-            return image
-
-    processing._chain_rates.clear()
-    steps = [{"processor": "test_silent_slow", "options": {}}]
-    earlier = batch_of({"before.jpg": encode(noisy_image((400, 300)), "JPEG")}, steps)
-    # Recent pace: 3 s for 120,000 pixels (what the file below has too).
-    BatchFile.objects.filter(batch=earlier).update(status="done", finished_at=timezone.now(),
-                                                   timings={"process": 3.0}, pixels=120_000)
-    batch = batch_of({"now.jpg": encode(noisy_image((400, 300)), "JPEG")}, steps)
-    file = batch.files.get()
-    assert file.pixels == 120_000
+    file = silent_batch(3).files.get()
+    assert file.pixels == PIXELS
     seen = []
-    def work() -> None:
-        try:
-            processing.file_process(str(file.pk))
-        finally:
-            connection.close()  # this thread's own connection, or the test database stays in use
-
-    worker = threading.Thread(target=work)
-    worker.start()
+    worker = processing_thread(str(file.pk))
     while worker.is_alive():
         seen.append(BatchFile.objects.get(pk=file.pk).progress)
-        clock.sleep(0.25)
+        time.sleep(0.25)
     worker.join()
     moving = [value for value in seen if 0 < value < 1]
     assert any(0.3 <= value <= 0.95 for value in moving), seen

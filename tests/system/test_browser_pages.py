@@ -192,43 +192,12 @@ def test_a_three_step_chain_fits_one_desktop_screen(open_page, shots):
 
 def test_the_bar_moves_while_a_step_reports_nothing(open_page, tmp_path, scratch_registry):
     """A long encode reports nothing until it ends; the page's bar still moves, on the chain's pace."""
-    import threading
-    import time
+    from tests.support.pacing import processing_thread, silent_batch
 
-    from django.db import connection
-    from django.utils import timezone
-
-    from backend.batches import processing
-    from backend.batches.models import BatchFile
-    from backend.processors.imaging import ImageProcessor
-    from tests.helpers import batch_of
-
-    class SilentSlowStep(ImageProcessor):
-        name = "test_silent_slow"
-        label = "Silent and slow (tests)"
-
-        def transform(self, image: Image.Image, options: dict) -> Image.Image:
-            time.sleep(4)
-            return image
-
-    processing._chain_rates.clear()
-    steps = [{"processor": "test_silent_slow", "options": {}}]
-    earlier = batch_of({"before.jpg": encode(noisy_image((400, 300)), "JPEG")}, steps)
-    BatchFile.objects.filter(batch=earlier).update(status="done", finished_at=timezone.now(),
-                                                   timings={"process": 4.0}, pixels=120_000)
-    batch = batch_of({"now.jpg": encode(noisy_image((400, 300)), "JPEG")}, steps)
+    batch = silent_batch(4)
     page = open_page()
     page.goto(f"/b/{batch.pk}/")
-    file_id = str(batch.files.get().pk)
-
-    def work() -> None:
-        try:
-            processing.file_process(file_id)
-        finally:
-            connection.close()  # this thread's own connection, or the test database stays in use
-
-    worker = threading.Thread(target=work)
-    worker.start()
+    worker = processing_thread(str(batch.files.get().pk))
     seen = []
     while worker.is_alive():
         seen.append(page.evaluate("() => document.querySelector('.files progress').value"))
