@@ -6,11 +6,10 @@ from pathlib import Path
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import gettext_noop
 
 from . import ffmpeg
-from .base import ProcessingError, Progress
-from .media import VIDEO_TYPES, FfmpegProcessor, scaled_size
+from .base import Progress
+from .media import VIDEO_TYPES, FfmpegProcessor, probe_with, scaled_size
 
 # Short side of each rendition, and its video and audio bitrates (kbit/s).
 RENDITIONS = [(1080, 5000, 192), (720, 2800, 128), (480, 1400, 96)]
@@ -31,9 +30,7 @@ class VideoToHls(FfmpegProcessor):
     order = 280
 
     def edit(self, source: Path, target_dir: Path, options: dict, progress: Progress) -> list[Path]:
-        info = ffmpeg.probe(source)
-        if info.video is None:
-            raise ProcessingError(gettext_noop("has no video track"))
+        info = probe_with(source, "video")
         short = min(info.video.width, info.video.height)
         chosen = [r for r in RENDITIONS if r[0] <= short] or [(short, 1000, 96)]
         folder = target_dir / f"{source.stem}-hls"

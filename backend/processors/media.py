@@ -63,17 +63,23 @@ def output_check(target: Path) -> None:
                               limit=f"{settings.MEDIA_MAX_OUTPUT_BYTES / 1e6:.0f}")
 
 
+def probe_with(source: Path, needs: str) -> MediaInfo:
+    """The probe of a file that must have a `needs` track ("video" or "audio")."""
+    info = ffmpeg.probe(source)
+    if needs == "video" and info.video is None:
+        raise ProcessingError(gettext_noop("has no video track"))
+    if needs == "audio" and info.audio is None:
+        raise ProcessingError(gettext_noop("has no audio track"))
+    return info
+
+
 class MediaProcessor(FfmpegProcessor):
     """An ffmpeg-based processor: probes the input, then builds one ffmpeg command."""
 
     needs: ClassVar[str] = "video"  # the track the input must have: "video" or "audio"
 
     def edit(self, source: Path, target_dir: Path, options: dict, progress: Progress) -> list[Path]:
-        info = ffmpeg.probe(source)
-        if self.needs == "video" and info.video is None:
-            raise ProcessingError(gettext_noop("has no video track"))
-        if self.needs == "audio" and info.audio is None:
-            raise ProcessingError(gettext_noop("has no audio track"))
+        info = probe_with(source, self.needs)
         target = target_dir / f"{source.stem}{self.suffix(options)}"
         arguments = [*self.input_arguments(info, options), *ffmpeg.INPUT_GUARDS, "-i", str(source),
                      *self.arguments(info, options, target_dir),
