@@ -99,7 +99,7 @@ def batch_state(batch: Batch, now: datetime | None = None) -> dict:
         sum(1.0 if f.status in finished else f.progress for f in files) / len(files) if files else 0.0
     )
     downloadable = status == Batch.Status.READY
-    live = status not in (Batch.Status.EXPIRED, Batch.Status.CANCELLED)
+    live = not batch.is_expired(now)  # its files are still there (neither expired nor cancelled)
     return {
         "id": str(batch.id),
         "status": status,

@@ -186,12 +186,14 @@ def _presigning_client(endpoint_url: str | None, access_key: str, secret_key: st
     )
 
 
-def presigned_url(key: str, filename: str, not_after: datetime, content_type: str | None = "application/zip",
+def presigned_url(key: str, filename: str, not_after: datetime | None, content_type: str | None = "application/zip",
                   attachment: bool = True) -> str:
-    """A direct S3 link for `key` that stops working no later than `not_after`."""
+    """A direct S3 link for `key` that stops working after DOWNLOAD_LINK_SECONDS, and no later than
+    `not_after` (the batch's end, when it has one yet)."""
     storage = default_storage()
-    seconds = int((not_after - timezone.now()).total_seconds())
-    seconds = max(1, min(seconds, settings.DOWNLOAD_LINK_SECONDS))
+    seconds = settings.DOWNLOAD_LINK_SECONDS
+    if not_after is not None:
+        seconds = max(1, min(seconds, int((not_after - timezone.now()).total_seconds())))
     client = _presigning_client(
         settings.S3_PUBLIC_ENDPOINT_URL or storage.endpoint_url,
         storage.access_key,

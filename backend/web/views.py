@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
@@ -12,7 +11,6 @@ from django.core.exceptions import SuspiciousOperation, TooManyFilesSent
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
@@ -134,13 +132,21 @@ def download(request: HttpRequest, batch_id: UUID) -> HttpResponse:
             "message": _("This batch has no archive to download yet."),
             "batch": batch,
         }, status=409)
-    if storage.is_s3():
-        return redirect(storage.presigned_url(batch.archive_key, batch.archive_name, batch.expires_at))
     try:
-        handle = storage.open_local(batch.archive_key)
+        return _stored_file(batch.archive_key, batch.archive_name, batch, "application/zip")
     except storage.MissingObject:
         return _expired(request, batch)
-    return FileResponse(handle, as_attachment=True, filename=batch.archive_name, content_type="application/zip")
+
+
+def _stored_file(key: str, filename: str, batch: Batch, content_type: str | None,
+                 attachment: bool = True) -> HttpResponse:
+    """An object of the batch: a redirect to a presigned S3 link that ends with the batch, or streamed from
+    local storage. Raises MissingObject when local storage no longer has it."""
+    if storage.is_s3():
+        return redirect(storage.presigned_url(key, filename, batch.expires_at, content_type=content_type,
+                                              attachment=attachment))
+    return FileResponse(storage.open_local(key), as_attachment=attachment, filename=filename,
+                        content_type=content_type)
 
 
 @require_GET
@@ -148,17 +154,13 @@ def result(request: HttpRequest, batch_id: UUID, file_id: UUID, index: int) -> H
     """One result of one file, while the batch lasts."""
     file = get_object_or_404(BatchFile.objects.select_related("batch"), pk=file_id, batch_id=batch_id,
                              status=BatchFile.Status.DONE)
-    if file.batch.is_expired() or file.batch.status == Batch.Status.CANCELLED:
+    if file.batch.is_expired():
         return _expired(request, file.batch)
     if not 0 <= index < len(file.results):
         return not_found(request)
     key, name = file.results[index]["key"], file.results[index]["name"].rsplit("/", 1)[-1]
-    if storage.is_s3():
-        return redirect(storage.presigned_url(key, name, file.batch.expires_at or timezone.now()
-                                              + timedelta(seconds=settings.DOWNLOAD_LINK_SECONDS),
-                                              content_type=mimetypes.guess_type(name)[0]))
     try:
-        return FileResponse(storage.open_local(key), as_attachment=True, filename=name)
+        return _stored_file(key, name, file.batch, mimetypes.guess_type(name)[0])
     except storage.MissingObject:
         return _expired(request, file.batch)
 
@@ -167,14 +169,10 @@ def result(request: HttpRequest, batch_id: UUID, file_id: UUID, index: int) -> H
 def preview(request: HttpRequest, batch_id: UUID, file_id: UUID) -> HttpResponse:
     """A finished file's small preview, shown in its row of the waiting page."""
     file = get_object_or_404(BatchFile.objects.select_related("batch"), pk=file_id, batch_id=batch_id)
-    if not file.preview_key or file.batch.is_expired() or file.batch.status == Batch.Status.CANCELLED:
+    if not file.preview_key or file.batch.is_expired():
         return HttpResponse(status=404)
-    if storage.is_s3():
-        return redirect(storage.presigned_url(file.preview_key, "preview.webp", file.batch.expires_at or timezone.now()
-                                              + timedelta(seconds=settings.DOWNLOAD_LINK_SECONDS),
-                                              content_type="image/webp", attachment=False))
     try:
-        return FileResponse(storage.open_local(file.preview_key), content_type="image/webp")
+        return _stored_file(file.preview_key, "preview.webp", file.batch, "image/webp", attachment=False)
     except storage.MissingObject:
         return HttpResponse(status=404)
 
@@ -183,7 +181,7 @@ def preview(request: HttpRequest, batch_id: UUID, file_id: UUID) -> HttpResponse
 def errors_report(request: HttpRequest, batch_id: UUID) -> HttpResponse:
     """errors.txt on its own: what a batch whose every file failed offers instead of a ZIP."""
     batch = get_object_or_404(Batch, pk=batch_id)
-    if batch.is_expired() or batch.status == Batch.Status.CANCELLED:
+    if batch.is_expired():
         return _expired(request, batch)
     failed = list(batch.files.filter(status=BatchFile.Status.FAILED).order_by("position"))
     if not failed or batch.finished_count < batch.file_count:
