@@ -125,7 +125,7 @@ def run_image_chain(steps: Sequence[tuple[ImageProcessor, dict]], source: Path, 
             for index, frame in enumerate(sequence):
                 if index >= frame_count:
                     break
-                result = normalise(upright(frame))
+                result = normalise(upright(frame, copy=frame_count > 1))
                 for processor, options in steps:
                     result = processor.transform(result, options)
                 frames.append(to_saveable(result, encoding))
@@ -198,9 +198,18 @@ def upright_size(image: Image.Image) -> tuple[int, int]:
     return (height, width) if _transposed(image) else (width, height)
 
 
-def upright(frame: Image.Image) -> Image.Image:
-    """A decoded copy of the frame with its EXIF orientation applied."""
+def upright(frame: Image.Image, *, copy: bool = True) -> Image.Image:
+    """The decoded frame with its EXIF orientation applied: a new image when it turns.
+
+    Without `copy` an upright frame shares the decoded pixels, for steps to change in place: a still
+    image's single frame, which nothing decodes again (a 12 MP copy costs as much as a light step).
+    An animation's frames must be copies: the decoder builds the next frame on the last one.
+    """
     frame.load()
+    if frame.getexif().get(ORIENTATION_TAG, 1) == 1 and not copy:
+        # A plain image over the same pixels: encoders treat the opened file itself specially
+        # (JPEG XL transcodes the source JPEG's bytes, ignoring the quality asked for).
+        return frame._new(frame.im)
     turned = ImageOps.exif_transpose(frame)
     return turned if turned is not None else frame.copy()
 

@@ -32,37 +32,88 @@ def anchor_box(position: str, canvas: tuple[int, int], box: tuple[int, int], mar
     return x, y
 
 
-def tiled_mask(size: tuple[int, int], tile: Image.Image, gap: int) -> Image.Image:
-    """An "L" mask with `tile` repeated in a grid, rotated diagonally across `size`."""
+def tile_origins(size: tuple[int, int], tile: tuple[int, int], turned: tuple[int, int],
+                 gap: int) -> list[tuple[int, int]]:
+    """Top-left corners of every copy of a mark that touches the image, in a brick grid of `tile`-sized
+    cells `gap` apart, the whole grid turned TILE_ANGLE degrees about the image's centre.
+
+    `turned` is the size of the mark once turned (Image.rotate with expand): the copies are pasted
+    one by one, so only the pixels they cover are touched, never a full-size mask.
+    """
     width, height = size
-    side = int(math.hypot(width, height)) + max(tile.size)
-    plane = Image.new("L", (side, side), 0)
-    step_x, step_y = tile.width + gap, tile.height + gap
-    for row, y in enumerate(range(0, side, step_y)):
-        offset = (row % 2) * step_x // 2  # brick pattern: rows do not line up into columns
-        for x in range(-offset, side, step_x):
-            plane.paste(tile, (x, y))
-    plane = plane.rotate(TILE_ANGLE, resample=Image.Resampling.BICUBIC)
-    left, top = (side - width) // 2, (side - height) // 2
-    return plane.crop((left, top, left + width, top + height))
+    step_x, step_y = tile[0] + gap, tile[1] + gap
+    reach = math.hypot(width, height) / 2 + max(turned)
+    rows, columns = math.ceil(reach / step_y), math.ceil(reach / step_x) + 1
+    angle = math.radians(TILE_ANGLE)
+    cos, sin = math.cos(angle), math.sin(angle)
+    origins = []
+    for row in range(-rows, rows + 1):
+        offset = (row % 2) * step_x / 2  # brick pattern: rows do not line up into columns
+        for column in range(-columns, columns + 1):
+            u, v = column * step_x + offset, row * step_y
+            # Counter-clockwise on screen (y grows downwards), as Image.rotate turns the mark itself.
+            x = width / 2 + u * cos + v * sin - turned[0] / 2
+            y = height / 2 - u * sin + v * cos - turned[1] / 2
+            if x < width and y < height and x + turned[0] > 0 and y + turned[1] > 0:
+                origins.append((round(x), round(y)))
+    return origins
 
 
-def colour_in_mode(rgb: tuple[int, int, int], mode: str) -> int | tuple[int, ...]:
-    """The RGB colour expressed in an image mode (CMYK, L, RGBA…)."""
-    return Image.new("RGB", (1, 1), rgb).convert(mode).getpixel((0, 0))
+def turn(mark: Image.Image) -> Image.Image:
+    """The mark turned for tiling (Pillow premultiplies an "RGBA" image meanwhile: no dark fringe)."""
+    return mark.rotate(TILE_ANGLE, resample=Image.Resampling.BICUBIC, expand=True)
 
 
-def scaled(mask: Image.Image, factor: float) -> Image.Image:
-    return mask.point(lambda v: int(v * factor))
+def apply_mark(image: Image.Image, mark: Image.Image, position: str, margin: int, gap: int) -> Image.Image:
+    """Blend the "RGBA" `mark` into `image` at `position`, or tiled, in place.
 
-
-def place(image: Image.Image, mark: Image.Image, position: str, margin: int, gap: int) -> Image.Image:
-    """A full-size "L" mask holding `mark` (itself an "L" mask) at `position` or tiled."""
+    One paste per copy of the mark, each through the mark's own box: a corner mark touches only
+    the pixels it covers, and no full-size mask is ever made.
+    """
+    placed = turn(mark) if position == "tiled" else mark
     if position == "tiled":
-        return tiled_mask(image.size, mark, gap)
-    mask = Image.new("L", image.size, 0)
-    mask.paste(mark, anchor_box(position, image.size, mark.size, margin))
-    return mask
+        origins = tile_origins(image.size, mark.size, placed.size, gap)
+    else:
+        origins = [anchor_box(position, image.size, mark.size, margin)]
+    fill = placed.convert("RGB").convert(image.mode)  # once, not in every paste (CMYK, L…)
+    pieces = covered_pieces(fill, placed.getchannel("A"))
+    for x, y in origins:
+        for (left, top, right, bottom), colours, alpha in pieces:
+            image.paste(colours, (x + left, y + top, x + right, y + bottom), alpha)  # paste clips to the image
+    return image
+
+
+Piece = tuple[tuple[int, int, int, int], Image.Image, Image.Image]
+
+
+def covered_pieces(fill: Image.Image, alpha: Image.Image, strips: int = 16) -> list[Piece]:
+    """The mark cut into horizontal strips, each trimmed to the pixels it covers (its box, colours
+    and alpha): a turned mark's box is mostly empty corners, which a paste would blend for nothing."""
+    pieces = []
+    height = max(1, -(-alpha.height // strips))
+    for top in range(0, alpha.height, height):
+        strip = (0, top, alpha.width, min(alpha.height, top + height))
+        box = alpha.crop(strip).getbbox()
+        if box:
+            covered = (box[0], top + box[1], box[2], top + box[3])
+            pieces.append((covered, fill.crop(covered), alpha.crop(covered)))
+    return pieces
+
+
+def with_opacity(mask: Image.Image, opacity: float) -> Image.Image:
+    return mask.point(lambda v: round(v * opacity))
+
+
+def text_mark(text: text_render.TextLayout, colour: tuple[int, int, int], opacity: float) -> Image.Image:
+    """The text in `colour` over its dark outline, as one small "RGBA" image at `opacity`."""
+    glyphs, outline = Image.new("L", text.size, 0), Image.new("L", text.size, 0)
+    text_render.draw(ImageDraw.Draw(glyphs), (0, 0), text, outline=False)
+    text_render.draw(ImageDraw.Draw(outline), (0, 0), text, outline=True)
+    shade = Image.new("RGBA", text.size, (0, 0, 0, 0))
+    shade.putalpha(with_opacity(outline, opacity * 0.6))
+    letters = Image.new("RGBA", text.size, (*colour, 0))
+    letters.putalpha(with_opacity(glyphs, opacity))
+    return Image.alpha_composite(shade, letters)
 
 
 class WatermarkOptionsMixin(forms.Form):
@@ -95,16 +146,9 @@ class TextWatermark(ImageProcessor):
         size = max(8, round(width * options["size"] / 100))
         tiled = options["position"] == "tiled"
         text = text_render.fitting_layout(options["text"], size, width * (0.6 if tiled else 0.9))
-        glyphs, outline = Image.new("L", text.size, 0), Image.new("L", text.size, 0)
-        text_render.draw(ImageDraw.Draw(glyphs), (0, 0), text, outline=False)
-        text_render.draw(ImageDraw.Draw(outline), (0, 0), text, outline=True)
+        mark = text_mark(text, hex_rgb(options["color"]), options["opacity"] / 100)
         margin, gap = round(width * options["margin"] / 100), max(text.size[1] * 2, 20)
-        alpha = options["opacity"] / 100
-        outline_mask = place(image, outline, options["position"], margin, gap)
-        glyph_mask = place(image, glyphs, options["position"], margin, gap)
-        image.paste(colour_in_mode((0, 0, 0), image.mode), (0, 0), scaled(outline_mask, alpha * 0.6))
-        image.paste(colour_in_mode(hex_rgb(options["color"]), image.mode), (0, 0), scaled(glyph_mask, alpha))
-        return image
+        return apply_mark(image, mark, options["position"], margin, gap)
 
 
 def hex_rgb(value: str) -> tuple[int, int, int]:
@@ -134,23 +178,9 @@ class ImageWatermark(ImageProcessor):
         width = max(1, round(image.width * options["scale"] / 100))
         height = max(1, round(logo.height * width / logo.width))
         logo = logo.resize((width, height), Image.Resampling.LANCZOS)
+        logo.putalpha(with_opacity(logo.getchannel("A"), options["opacity"] / 100))
         margin = round(image.width * options["margin"] / 100)
-        alpha = options["opacity"] / 100
-        if options["position"] == "tiled":
-            gap = max(width // 2, 10)
-            mask = tiled_mask(image.size, logo.getchannel("A"), gap)
-            image.paste(tiled_rgb(image.size, logo, gap), (0, 0), scaled(mask, alpha))
-            return image
-        # paste() converts the logo to the image's mode (CMYK, L…) itself.
-        x, y = anchor_box(options["position"], image.size, logo.size, margin)
-        image.paste(logo.convert("RGB"), (x, y), scaled(logo.getchannel("A"), alpha))
-        return image
-
-
-def tiled_rgb(size: tuple[int, int], logo: Image.Image, gap: int) -> Image.Image:
-    """The colours of a tiled logo, laid out exactly as tiled_mask lays out its alpha."""
-    channels = [tiled_mask(size, band, gap) for band in logo.convert("RGB").split()]
-    return Image.merge("RGB", channels)
+        return apply_mark(image, logo, options["position"], margin, max(width // 2, 10))
 
 
 def load_logo(path: str) -> Image.Image:

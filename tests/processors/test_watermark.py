@@ -4,7 +4,7 @@ import io
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageChops, ImageCms
 
 from backend.processors import ProcessingError, registry
 from backend.processors.watermark import TextWatermark, anchor_box
@@ -86,3 +86,79 @@ def test_anchor_positions(position, expected):
 def test_the_watermark_is_registered_and_offered():
     assert registry.get("watermark_text") is TextWatermark
     assert TextWatermark in registry.available()
+
+
+def flat(size: tuple[int, int], colour: tuple[int, int, int] = (90, 120, 60)) -> Image.Image:
+    return Image.new("RGB", size, colour)
+
+
+def test_a_corner_mark_touches_only_the_pixels_it_covers():
+    from backend.processors import text as text_render
+
+    image = flat((2000, 1500))
+    options = {**OPTIONS, "size": 5, "position": "top-left", "margin": 2}
+    TextWatermark().transform(image, options)
+    changed = ImageChops.difference(image, flat((2000, 1500))).getbbox()
+    layout = text_render.fitting_layout(options["text"], 100, 2000 * 0.9)
+    assert changed is not None
+    # Inside the text's own box at its anchor, 40 px in (2% of 2000).
+    assert changed[0] >= 40 and changed[1] >= 40
+    assert changed[2] <= 40 + layout.size[0] and changed[3] <= 40 + layout.size[1]
+
+
+@pytest.mark.parametrize("size", [(1200, 800), (3000, 120), (120, 3000), (9, 7)])
+def test_tiles_cover_every_part_of_any_shape_of_image(size):
+    image = flat(size)
+    TextWatermark().transform(image, {**OPTIONS, "size": 8, "opacity": 100, "position": "tiled"})
+    width, height = size
+    cells = [(x * width // 3, y * height // 3, (x + 1) * width // 3, (y + 1) * height // 3)
+             for x in range(3) for y in range(3)] if min(size) > 200 else [(0, 0, width, height)]
+    for cell in cells:
+        assert ImageChops.difference(image.crop(cell), flat(size).crop(cell)).getbbox(), f"no mark in {cell}"
+
+
+def test_the_text_is_turned_diagonally_when_tiled():
+    from backend.processors import text as text_render
+    from backend.processors.watermark import TILE_ANGLE, text_mark, turn
+
+    mark = text_mark(text_render.layout("MMMMMMMM", 60), (255, 255, 255), 1.0)
+    turned = turn(mark).getchannel("A")
+    left_half = turned.crop((0, 0, turned.width // 2, turned.height)).getbbox()
+    right_half = turned.crop((turned.width // 2, 0, turned.width, turned.height)).getbbox()
+    # Counter-clockwise: the text climbs to the right, so its right half sits higher.
+    assert right_half[1] < left_half[1] and right_half[3] < left_half[3], TILE_ANGLE
+
+
+@pytest.mark.parametrize("position", ["tiled", "center"])
+def test_a_white_logo_on_white_leaves_no_dark_fringe(tmp_path, position):
+    from backend.processors.watermark import ImageWatermark
+
+    logo = Image.new("RGBA", (120, 60), (0, 0, 0, 0))  # transparent black around an opaque white block
+    logo.paste((255, 255, 255, 255), (20, 15, 100, 45))
+    logo_path = tmp_path / "logo.png"
+    logo.save(logo_path)
+    image = flat((800, 600), (255, 255, 255))
+    ImageWatermark().transform(image, {"logo": str(logo_path), "scale": 20, "opacity": 100, "position": position,
+                                       "margin": 3})
+    assert image.convert("L").getextrema()[0] >= 250, "edges blend white into white"
+
+
+def test_opacity_and_outline_blend_like_two_layers():
+    """The single pre-composed mark gives what the outline, then the letters, blended one after the other give."""
+    from backend.processors import text as text_render
+    from backend.processors.watermark import text_mark
+
+    layout = text_render.layout("Hi", 80)
+    mark = text_mark(layout, (255, 0, 0), 0.5)
+    glyphs = Image.new("L", layout.size, 0)
+    from PIL import ImageDraw
+
+    text_render.draw(ImageDraw.Draw(glyphs), (0, 0), layout, outline=False)
+    inside = next((x, y) for y in range(layout.size[1]) for x in range(layout.size[0])
+                  if glyphs.getpixel((x, y)) == 255)
+    background = (0, 0, 255)
+    image = Image.new("RGB", layout.size, background)
+    image.paste(mark.convert("RGB"), (0, 0), mark.getchannel("A"))
+    # Inside a letter: black at 30% first, then red at 50% over it.
+    expected = tuple(round((b * 0.7) * 0.5 + r * 0.5) for b, r in zip(background, (255, 0, 0), strict=True))
+    assert all(abs(a - e) <= 3 for a, e in zip(image.getpixel(inside), expected, strict=True))
