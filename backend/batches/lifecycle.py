@@ -111,7 +111,8 @@ def file_claim(file_id: UUID | str, worker: str = "") -> Claim | None:
                                       "given up. It may be too large or damaged in a way that crashes the converter."),
                   attempts=settings.MAX_ATTEMPTS)
         return None
-    _move(Batch.objects.filter(pk=file.batch_id), BATCH_MOVES["start"], B.PROCESSING, started_at=now)
+    if file.batch.status == B.PENDING:  # the batch's first file (a round trip saved on every other one)
+        _move(Batch.objects.filter(pk=file.batch_id), BATCH_MOVES["start"], B.PROCESSING, started_at=now)
     return claim
 
 

@@ -90,7 +90,7 @@ class Heartbeat:
         self.current = current
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True)
-        self._last_progress_write = 0.0
+        self._last_progress_write = time.monotonic()  # the claim itself just wrote progress 0 and a heartbeat
         self._reported = 0.0  # the highest fraction written
         self._started = time.monotonic()
         # How long the work should take, from the chain's recent pace: between the processor's own
@@ -131,10 +131,12 @@ class Heartbeat:
         return round(paced, 3) if paced >= self._reported + 0.02 else None
 
     def progress(self, fraction: float) -> None:
+        """Record progress at most once a second; a file done within a second writes none (its
+        finish records 1.0, and finds out itself if the claim was lost)."""
         fraction = max(fraction, self._reported) if fraction < 1 else fraction  # never backwards
         self._reported = max(self._reported, fraction)
         now = time.monotonic()
-        if not self.lost and now - self._last_progress_write < PROGRESS_MIN_INTERVAL and fraction < 1:
+        if not self.lost and now - self._last_progress_write < PROGRESS_MIN_INTERVAL:
             return
         self._last_progress_write = now
         if self.lost or not self.current.rows().update(progress=max(0.0, min(1.0, fraction)),
@@ -209,7 +211,7 @@ def file_process(file_id: str, worker: str = "") -> None:
                 steps = [{**step, "options": assets_fetch(step.get("options", {}), workdir)}
                          for step in file.batch.steps]
                 outputs = run_steps(steps, source, workdir, heartbeat.progress)
-            heartbeat.progress(1.0)  # raises Stopped if the batch was cancelled meanwhile: nothing to upload
+            heartbeat.progress(1.0)  # a long file: raises Stopped if the batch was cancelled meanwhile
         except Stopped:
             log.info("file %s stopped: its batch was cancelled or another worker holds it", file.pk)
             return

@@ -6,8 +6,10 @@ local file system for the embedded default; callers do not see the difference.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import mimetypes
 import os
 import shutil
 import threading
@@ -58,31 +60,47 @@ def _translate(exc: Exception, key: str) -> Exception:
 _ERRORS = (BotoCoreError, ClientError, OSError)
 
 
+# Up to this size an object goes to S3 in one PUT from this thread. boto3's transfer manager (what
+# django-storages calls) builds a thread pool per object: it pays only for multipart uploads.
+SINGLE_PUT_BYTES = 64 * 1024 * 1024
+
+
 def save(key: str, content: IO[bytes]) -> int:
     """Store a stream under `key` (overwriting), returning its size in bytes."""
+    content.seek(0, 2)
+    size = content.tell()
     try:
         content.seek(0)
+        if is_s3() and size <= SINGLE_PUT_BYTES:
+            content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+            _s3_client().put_object(Bucket=default_storage().bucket_name, Key=key, Body=content,
+                                    ContentType=content_type)
+            return size
         stored = default_storage().save(key, File(content, name=key))
     except _ERRORS as exc:
         raise _translate(exc, key) from exc
     if stored != key:  # a storage that renames would break deterministic keys
         raise RuntimeError(f"storage stored {key!r} as {stored!r}")
-    content.seek(0, 2)
-    return content.tell()
+    return size
 
 
 def download(key: str, target: Path) -> None:
     """Stream an object to a local file."""
-    try:
-        with default_storage().open(key, "rb") as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst, CHUNK)
-    except _ERRORS as exc:
-        raise _translate(exc, key) from exc
+    with open(target, "wb") as dst:
+        copy_to(key, dst)
 
 
 def copy_to(key: str, dst: IO[bytes]) -> None:
-    """Stream an object into an open file object (e.g. a ZIP entry)."""
+    """Stream an object into an open file object (a work file, a ZIP entry).
+
+    On S3 one GET streamed as it arrives (django-storages' file would first ask for the
+    object's size, then fetch it through a thread pool)."""
     try:
+        if is_s3():
+            body = _s3_client().get_object(Bucket=default_storage().bucket_name, Key=key)["Body"]
+            with contextlib.closing(body):
+                shutil.copyfileobj(body, dst, CHUNK)
+            return
         with default_storage().open(key, "rb") as src:
             shutil.copyfileobj(src, dst, CHUNK)
     except _ERRORS as exc:
