@@ -53,8 +53,9 @@ def weed_binary() -> str:
 class S3Server:
     """A SeaweedFS server with S3 on loopback; stop() and start() simulate an outage."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, volumes: int = 20) -> None:
         self.workdir = workdir
+        self.volumes = volumes  # of 256 MB each: the most it stores
         self.ports = {name: _free_port_pair() for name in ("master", "volume", "filer", "s3")}
         self.endpoint = f"http://127.0.0.1:{self.ports['s3']}"
         self.process: subprocess.Popen | None = None
@@ -69,7 +70,7 @@ class S3Server:
              f"-master.port={self.ports['master']}", f"-volume.port={self.ports['volume']}",
              f"-filer.port={self.ports['filer']}", "-s3", f"-s3.port={self.ports['s3']}",
              f"-s3.config={self.workdir / 's3.json'}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-             "-volume.max=20", "-master.volumeSizeLimitMB=256"],
+             f"-volume.max={self.volumes}", "-master.volumeSizeLimitMB=256"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.wait_ready()
