@@ -338,11 +338,15 @@ def memory(stack: Stack, image: bytes, count: int, checkpoint: int, allocator: s
         stack.wait(batch_id, on_progress=sample)
     finally:
         stack.stop(worker)
-    at_checkpoint = max((rss for done, rss in samples if done <= checkpoint), default=0)
-    at_end = max((rss for done, rss in samples if done >= count - max(1, count // 20)), default=0)
+    # While images are processed: around the checkpoint, and over the last 5%. Once every file is
+    # done the same process builds the batch's ZIP, a peak of its own, reported apart.
+    window = max(1, count // 20)
+    at_checkpoint = max((rss for done, rss in samples if checkpoint - window <= done <= checkpoint), default=0)
+    at_end = max((rss for done, rss in samples if count - window <= done < count), default=0)
+    archive_peak = max((rss for done, rss in samples if done >= count), default=0)
     return {"allocator": allocator, "images": count, "checkpoint": checkpoint,
-            "rss_mb_at_checkpoint": at_checkpoint / 1024,
-            "rss_mb_at_end": at_end / 1024, "peak_rss_mb": max(r for _, r in samples) / 1024,
+            "rss_mb_at_checkpoint": at_checkpoint / 1024, "rss_mb_at_end": at_end / 1024,
+            "archive_peak_rss_mb": archive_peak / 1024,
             "growth": (at_end - at_checkpoint) / at_checkpoint if at_checkpoint else None}
 
 
@@ -503,7 +507,8 @@ def report(results: dict) -> str:
         target = TARGETS["memory_growth"]
         rows.append((f"worker memory over {mem['images']} images, {mem['allocator']}",
                      f"{mem['rss_mb_at_checkpoint']:.0f} MB at {mem['checkpoint']} → {mem['rss_mb_at_end']:.0f} MB",
-                     f"{growth:+.1%} (target within ±{target:.0%}: {verdict(abs(growth) <= target)})"))
+                     f"{growth:+.1%} (target within ±{target:.0%}: {verdict(abs(growth) <= target)}); "
+                     f"then its ZIP: peak {mem['archive_peak_rss_mb']:.0f} MB"))
     if results.get("fairness"):
         fair = results["fairness"]
         rows.append((f"1-file batch behind a {fair['large_batch_files']}-file one",

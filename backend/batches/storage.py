@@ -19,6 +19,7 @@ from typing import IO
 from urllib.parse import urlsplit
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.client import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
@@ -60,9 +61,14 @@ def _translate(exc: Exception, key: str) -> Exception:
 _ERRORS = (BotoCoreError, ClientError, OSError)
 
 
-# Up to this size an object goes to S3 in one PUT from this thread. boto3's transfer manager (what
-# django-storages calls) builds a thread pool per object: it pays only for multipart uploads.
+# Up to this size an object goes to S3 in one PUT from this thread. boto3's transfer manager
+# builds a thread pool per object: it pays only for multipart uploads (a batch's ZIP, a video).
 SINGLE_PUT_BYTES = 64 * 1024 * 1024
+# Multipart: four 8 MiB parts read ahead and in flight at most (boto3's default holds ten: an 80 MB
+# peak in the worker that builds a large ZIP).
+LARGE_UPLOAD = TransferConfig(multipart_threshold=SINGLE_PUT_BYTES, multipart_chunksize=8 * 1024 * 1024,
+                              max_concurrency=4)
+LARGE_UPLOAD.max_in_memory_upload_chunks = 4  # s3transfer's own setting, which boto3's constructor does not take
 
 
 def save(key: str, content: IO[bytes]) -> int:
@@ -71,10 +77,14 @@ def save(key: str, content: IO[bytes]) -> int:
     size = content.tell()
     try:
         content.seek(0)
-        if is_s3() and size <= SINGLE_PUT_BYTES:
-            content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
-            _s3_client().put_object(Bucket=default_storage().bucket_name, Key=key, Body=content,
-                                    ContentType=content_type)
+        if is_s3():
+            bucket, content_type = default_storage().bucket_name, mimetypes.guess_type(key)[0]
+            content_type = content_type or "application/octet-stream"
+            if size <= SINGLE_PUT_BYTES:
+                _s3_client().put_object(Bucket=bucket, Key=key, Body=content, ContentType=content_type)
+            else:
+                _s3_client().upload_fileobj(content, bucket, key, ExtraArgs={"ContentType": content_type},
+                                            Config=LARGE_UPLOAD)
             return size
         stored = default_storage().save(key, File(content, name=key))
     except _ERRORS as exc:
