@@ -470,7 +470,7 @@ def verdict(ok: bool) -> str:
 def report(results: dict) -> str:
     rows: list[tuple[str, str, str]] = []
     codec_target = TARGETS["codec_ratio"]
-    for size in ("12mp", "2mp"):
+    for size in results["alone"]:
         for case, figures in results["alone"][size].items():
             ratio = figures["ratio"]
             # Watermarks have the codec target; resize, thumbnail and convert do work past the codec (resampling).
@@ -478,7 +478,7 @@ def report(results: dict) -> str:
             cpu, floor = figures["cpu_seconds"] * 1000, figures["floor_cpu_seconds"] * 1000
             rows.append((f"{case}, {size.upper()}, alone", f"{cpu:.0f} ms CPU, codec floor {floor:.0f} ms",
                          f"{ratio:.2f}× the codec{judged}"))
-    for size in ("12mp", "2mp"):
+    for size in results["end_to_end"]:
         alone = results["alone"][size]["watermark_text"]["seconds"]
         one = results["end_to_end"][size]["1"]
         overhead = one["seconds_per_image"] / alone - 1
@@ -545,6 +545,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, help="images per end-to-end batch (default 100, quick 8)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) for a look afterwards")
+    parser.add_argument("--only", help="comma-separated figures to take: processors, fairness, memory, video, upload, "
+                                       "parts (default: all)")
     args = parser.parse_args()
     quick = args.quick
     count = args.images or (8 if quick else 100)
@@ -559,7 +561,8 @@ def main() -> None:
         print("Preparing photos and starting Postgres-backed web, Redis broker and SeaweedFS S3…", flush=True)
         photos = {size: [photo_jpeg(dims, seed) for seed in range(4)] for size, dims in sizes.items()}
         stack.start()
-        for size in sizes:
+        only = set(args.only.split(",")) if args.only else None
+        for size in sizes if only is None or "processors" in only else []:
             print(f"processors alone and end to end, {size}…", flush=True)
             results["alone"][size] = processors_alone(photos[size][0], 3 if quick else 9, workdir)
             results["end_to_end"][size] = {
@@ -568,6 +571,8 @@ def main() -> None:
             }
         def stage(name: str, measure) -> None:  # noqa: ANN001
             """One figure; a failure is recorded and the run goes on to the next."""
+            if only is not None and name not in only:
+                return
             print(f"{name}…", flush=True)
             try:
                 results[name] = measure()

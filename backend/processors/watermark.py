@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -64,26 +69,56 @@ def turn(mark: Image.Image) -> Image.Image:
     return mark.rotate(TILE_ANGLE, resample=Image.Resampling.BICUBIC, expand=True)
 
 
-def apply_mark(image: Image.Image, mark: Image.Image, position: str, margin: int, gap: int) -> Image.Image:
-    """Blend the "RGBA" `mark` into `image` at `position`, or tiled, in place.
+Piece = tuple[tuple[int, int, int, int], Image.Image, Image.Image]
 
-    One paste per copy of the mark, each through the mark's own box: a corner mark touches only
-    the pixels it covers, and no full-size mask is ever made.
+
+@dataclass(frozen=True)
+class PreparedMark:
+    """A mark ready to paste into images of one mode: its size as drawn, its size as placed (turned
+    when tiled) and its covered pieces (box, colours, alpha)."""
+
+    size: tuple[int, int]
+    placed: tuple[int, int]
+    pieces: tuple[Piece, ...]
+
+
+def prepare(mark: Image.Image, tiled: bool, mode: str) -> PreparedMark:
+    """Turn the "RGBA" mark if tiled, convert its colours once to the image's mode (CMYK, L…), cut it."""
+    placed = turn(mark) if tiled else mark
+    fill = placed.convert("RGB").convert(mode)
+    return PreparedMark(mark.size, placed.size, tuple(covered_pieces(fill, placed.getchannel("A"))))
+
+
+# The marks of recent batches: a batch stamps the same mark on image after image of the same size,
+# and drawing it (stroked text, a resized logo, turned for tiling) is a fixed cost per image.
+_prepared: OrderedDict[tuple, PreparedMark] = OrderedDict()
+PREPARED_KEPT = 8
+
+
+def prepared_mark(key: tuple, build: Callable[[], PreparedMark]) -> PreparedMark:
+    if key in _prepared:
+        _prepared.move_to_end(key)
+        return _prepared[key]
+    mark = _prepared[key] = build()
+    while len(_prepared) > PREPARED_KEPT:
+        _prepared.popitem(last=False)
+    return mark
+
+
+def apply_mark(image: Image.Image, mark: PreparedMark, position: str, margin: int, gap: int) -> Image.Image:
+    """Blend the prepared mark into `image` at `position`, or tiled, in place.
+
+    One paste per piece of each copy, each through its own box: a corner mark touches only the
+    pixels it covers, and no full-size mask is ever made.
     """
-    placed = turn(mark) if position == "tiled" else mark
     if position == "tiled":
-        origins = tile_origins(image.size, mark.size, placed.size, gap)
+        origins = tile_origins(image.size, mark.size, mark.placed, gap)
     else:
         origins = [anchor_box(position, image.size, mark.size, margin)]
-    fill = placed.convert("RGB").convert(image.mode)  # once, not in every paste (CMYK, L…)
-    pieces = covered_pieces(fill, placed.getchannel("A"))
     for x, y in origins:
-        for (left, top, right, bottom), colours, alpha in pieces:
+        for (left, top, right, bottom), colours, alpha in mark.pieces:
             image.paste(colours, (x + left, y + top, x + right, y + bottom), alpha)  # paste clips to the image
     return image
-
-
-Piece = tuple[tuple[int, int, int, int], Image.Image, Image.Image]
 
 
 def covered_pieces(fill: Image.Image, alpha: Image.Image, strips: int = 16) -> list[Piece]:
@@ -145,8 +180,10 @@ class TextWatermark(ImageProcessor):
         width = image.width
         size = max(8, round(width * options["size"] / 100))
         tiled = options["position"] == "tiled"
+        colour, opacity = hex_rgb(options["color"]), options["opacity"] / 100
         text = text_render.fitting_layout(options["text"], size, width * (0.6 if tiled else 0.9))
-        mark = text_mark(text, hex_rgb(options["color"]), options["opacity"] / 100)
+        mark = prepared_mark(("text", text, colour, opacity, tiled, image.mode),
+                             lambda: prepare(text_mark(text, colour, opacity), tiled, image.mode))
         margin, gap = round(width * options["margin"] / 100), max(text.size[1] * 2, 20)
         return apply_mark(image, mark, options["position"], margin, gap)
 
@@ -174,13 +211,20 @@ class ImageWatermark(ImageProcessor):
     order = 20
 
     def transform(self, image: Image.Image, options: dict) -> Image.Image:
-        logo = load_logo(options["logo"])
         width = max(1, round(image.width * options["scale"] / 100))
-        height = max(1, round(logo.height * width / logo.width))
-        logo = logo.resize((width, height), Image.Resampling.LANCZOS)
-        logo.putalpha(with_opacity(logo.getchannel("A"), options["opacity"] / 100))
+        opacity, tiled = options["opacity"] / 100, options["position"] == "tiled"
+        digest = hashlib.sha256(Path(options["logo"]).read_bytes()).hexdigest()  # each task fetches its own copy
+
+        def build() -> PreparedMark:
+            logo = load_logo(options["logo"])
+            height = max(1, round(logo.height * width / logo.width))
+            logo = logo.resize((width, height), Image.Resampling.LANCZOS)
+            logo.putalpha(with_opacity(logo.getchannel("A"), opacity))
+            return prepare(logo, tiled, image.mode)
+
+        mark = prepared_mark(("logo", digest, width, opacity, tiled, image.mode), build)
         margin = round(image.width * options["margin"] / 100)
-        return apply_mark(image, logo, options["position"], margin, max(width // 2, 10))
+        return apply_mark(image, mark, options["position"], margin, max(width // 2, 10))
 
 
 def load_logo(path: str) -> Image.Image:

@@ -162,3 +162,36 @@ def test_opacity_and_outline_blend_like_two_layers():
     # Inside a letter: black at 30% first, then red at 50% over it.
     expected = tuple(round((b * 0.7) * 0.5 + r * 0.5) for b, r in zip(background, (255, 0, 0), strict=True))
     assert all(abs(a - e) <= 3 for a, e in zip(image.getpixel(inside), expected, strict=True))
+
+
+def test_a_batch_draws_its_mark_once_and_each_new_mark_afresh(monkeypatch):
+    from backend.processors import watermark
+
+    drawn = []
+    original = watermark.text_mark
+    monkeypatch.setattr(watermark, "text_mark", lambda *args: drawn.append(args) or original(*args))
+    watermark._prepared.clear()
+    first, second = flat((640, 480)), flat((640, 480))
+    TextWatermark().transform(first, OPTIONS)
+    TextWatermark().transform(second, OPTIONS)
+    assert len(drawn) == 1 and first.tobytes() == second.tobytes(), "the same mark, drawn once"
+    TextWatermark().transform(flat((640, 480)), {**OPTIONS, "text": "Other"})
+    TextWatermark().transform(flat((900, 480)), OPTIONS)
+    assert len(drawn) == 3, "another text, another width: drawn again"
+    for index in range(watermark.PREPARED_KEPT + 5):
+        TextWatermark().transform(flat((200 + 50 * index, 80)), OPTIONS)  # a text size each
+    assert len(watermark._prepared) == watermark.PREPARED_KEPT
+
+
+def test_another_logo_at_the_same_path_is_not_mistaken_for_the_last(tmp_path):
+    from backend.processors.watermark import ImageWatermark
+
+    path = tmp_path / "logo.png"
+    options = {"logo": str(path), "scale": 30, "opacity": 100, "position": "center", "margin": 0}
+    results = []
+    for colour in ((255, 0, 0, 255), (0, 0, 255, 255)):
+        Image.new("RGBA", (50, 50), colour).save(path)
+        image = flat((400, 400), (255, 255, 255))
+        ImageWatermark().transform(image, options)
+        results.append(image.getpixel((200, 200)))
+    assert results == [(255, 0, 0), (0, 0, 255)]
