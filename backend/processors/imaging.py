@@ -144,7 +144,7 @@ def run_image_chain(steps: Sequence[tuple[ImageProcessor, dict]], source: Path, 
         frames[0].save(target, encoding.format, **save_args)
     except (OSError, ValueError) as exc:
         raise ProcessingError(gettext_noop("could not be saved as %(format)s"), format=encoding.format) from exc
-    _last_written.update(path=target, preview=preview_frame(frames[0]))
+    _last_written.update(path=target, frame=frames[0])
     progress(1.0)
     return [target]
 
@@ -305,18 +305,19 @@ def _save_arguments(image: Image.Image, encoding: Encoding) -> dict:
 
 
 PREVIEW_SIDE = 320
-# The preview of the result this process wrote last, made from its pixels while they were at hand:
-# the worker's preview then needs no second decode of that result (a fifth of a 12 MP watermark).
-_last_written: dict = {"path": None, "preview": None}
+# The pixels of the result this process wrote last, until its preview is made: the worker's preview
+# then needs no second decode of that result. Taken (and let go) by preview_make.
+_last_written: dict = {"path": None, "frame": None}
 
 
 def preview_frame(frame: Image.Image) -> Image.Image:
     """A frame shrunk to at most PREVIEW_SIDE on its longest side, in RGB or RGBA (never the frame itself)."""
-    frame = frame.convert("RGB") if frame.mode == "CMYK" else normalise(frame)
     ratio = min(1.0, PREVIEW_SIDE / max(frame.size))
     size = max(1, round(frame.width * ratio)), max(1, round(frame.height * ratio))
-    # Box-reduced first, then Lanczos on the small image (as thumbnail() does), without a full-size copy.
-    small = frame.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    if ratio < 0.5 and frame.mode in WORKING_MODES:
+        frame = frame.reduce(int(1 / ratio))  # a box average down to just above the size: cheap, no aliasing
+    frame = frame.convert("RGB") if frame.mode == "CMYK" else normalise(frame)
+    small = frame.resize(size, Image.Resampling.BICUBIC)
     return small.convert("RGBA" if "A" in small.getbands() else "RGB")
 
 
@@ -325,7 +326,8 @@ def preview_make(source: Path, target: Path) -> Path | None:
     None when the result is no image Pillow reads (a video, a playlist)."""
     try:
         if _last_written["path"] == source:
-            small = _last_written["preview"]
+            small = preview_frame(_last_written["frame"])
+            _last_written.update(path=None, frame=None)
         else:
             with Image.open(source, formats=DECODERS) as image:
                 if image.width * image.height > settings.MAX_IMAGE_PIXELS:
