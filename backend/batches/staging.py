@@ -14,11 +14,8 @@ import tempfile
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import IO
 
 from django.conf import settings
-from django.core import signing
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -44,7 +41,6 @@ ROOT = "uploads/"
 MAX_PARTS = 10_000  # S3's limit per multipart upload
 MIN_PART_BYTES = 5 * MB  # S3's smallest part but the last
 HEAD_BYTES = 64  # what media_type reads; images are read whole (they are at most MAX_FILE_BYTES)
-_part_signer = signing.TimestampSigner(salt="batches.staging.part")
 
 
 class UploadIncomplete(Exception):
@@ -80,10 +76,7 @@ def upload_part_urls(upload: StagedUpload, numbers: Sequence[int]) -> dict[int, 
     if bad:
         raise UploadRefused(_("This upload has parts 1 to %(count)s; %(bad)s is not one of them.") % {
             "count": upload.part_count, "bad": bad[0]})
-    seconds = settings.UPLOAD_PART_URL_SECONDS
-    if storage.is_s3():
-        return {n: storage.multipart_part_url(upload.key, upload.storage_upload_id, n, seconds) for n in numbers}
-    return {n: reverse("web:upload-part", args=[upload.id, n]) + "?token=" + _part_signer.sign(f"{upload.id}:{n}")
+    return {n: storage.multipart_part_url(upload.key, upload.storage_upload_id, n, upload.part_length(n))
             for n in numbers}
 
 
@@ -93,24 +86,6 @@ def upload_parts(upload: StagedUpload) -> dict[int, int]:
         return {n: upload.part_length(n) for n in range(1, upload.part_count + 1)}
     return {number: size for number, (size, _etag) in storage.multipart_parts(upload.key,
                                                                               upload.storage_upload_id).items()}
-
-
-def upload_part_receive(upload_id: uuid.UUID, number: int, token: str, body: IO[bytes], length: int) -> None:
-    """Local storage's stand-in for S3's part PUT: the token must be this upload's and this part's."""
-    try:
-        signed = _part_signer.unsign(token, max_age=settings.UPLOAD_PART_URL_SECONDS)
-    except signing.BadSignature:
-        raise PermissionError(_("This part URL is not valid (or has expired); ask for a new one.")) from None
-    if signed != f"{upload_id}:{number}":
-        raise PermissionError(_("This part URL is for another part."))
-    upload = StagedUpload.objects.filter(pk=upload_id, completed_at__isnull=True).first()
-    if upload is None:
-        raise storage.MissingObject(str(upload_id))
-    if length != upload.part_length(number):
-        raise UploadRefused(_("Part %(number)s must be %(expected)s bytes; %(length)s were sent.") % {
-            "number": number, "expected": upload.part_length(number), "length": length})
-    if storage.multipart_part_write(upload.key, number, body, length) != length:
-        raise UploadRefused(_("The part was cut off before it finished; send it again."))
 
 
 def upload_complete(upload: StagedUpload) -> StagedUpload:

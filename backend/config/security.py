@@ -27,7 +27,7 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         if response.get("Content-Type", "").startswith("text/html") and "Content-Security-Policy" not in response:
             relaxed = request.path.startswith(RELAXED_PATHS)
-            storage_origin = storage.upload_origin()
+            storage_origin = storage.browser_origin()
             response["Content-Security-Policy"] = RELAXED if relaxed else STRICT.format(
                 storage=f" {storage_origin}" if storage_origin else "")
         return response

@@ -194,6 +194,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to temp f
 ARCHIVE_LIFETIME_SECONDS = env_int("ARCHIVE_LIFETIME_SECONDS", 3600)
 # Presigned links are short-lived and never outlive the batch.
 DOWNLOAD_LINK_SECONDS = env_int("DOWNLOAD_LINK_SECONDS", 600)
+# Where local storage's signed links (its stand-in for S3's presigned URLs) are served by the web.
+LOCAL_FILES_URL = "/files/"
 
 # Reliability knobs (see README, "Reliability").
 SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 60)

@@ -17,13 +17,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from backend.api.throttling import BatchCreateThrottle
-from backend.batches import staging, storage
+from backend.batches import storage
 from backend.batches.archive import error_report
 from backend.batches.intake import batch_create
 from backend.batches.lifecycle import batch_cancel
 from backend.batches.models import Batch, BatchFile
 from backend.batches.selectors import batch_state
-from backend.batches.uploads import UploadRefused
 from backend.config.multipart import upload_complete
 
 from .forms import UploadForm
@@ -65,10 +64,8 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt  # the signed token in the URL is the credential, as in S3's presigned part URLs
 @require_http_methods(["PUT"])
-def upload_part(request: HttpRequest, upload_id: UUID, number: int) -> HttpResponse:
-    """One part of an upload in parts, on local storage; S3 deployments never come here."""
-    if storage.is_s3():
-        return HttpResponse(status=404)
+def stored_part(request: HttpRequest, token: str) -> HttpResponse:
+    """One part of an upload in parts, PUT to a link local storage signed for it."""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or -1)
     except ValueError:
@@ -76,14 +73,28 @@ def upload_part(request: HttpRequest, upload_id: UUID, number: int) -> HttpRespo
     if length < 0:
         return JsonResponse({"error": _("Send the part's length (Content-Length).")}, status=411)
     try:
-        staging.upload_part_receive(upload_id, number, request.GET.get("token", ""), request, length)
-    except PermissionError as refused:
+        storage.multipart_part_receive(token, request, length)
+    except storage.LinkRefused as refused:
         return JsonResponse({"error": str(refused)}, status=403)
-    except UploadRefused as refused:
+    except storage.PartRefused as refused:
         return JsonResponse({"error": str(refused)}, status=400)
     except storage.MissingObject:
         return JsonResponse({"error": _("No open upload has this id.")}, status=404)
     return HttpResponse(status=200)
+
+
+@require_GET
+def stored_object(request: HttpRequest, token: str) -> HttpResponse:
+    """An object handed out through a link local storage signed (its stand-in for a presigned URL)."""
+    try:
+        linked = storage.linked_object(token)
+        return FileResponse(storage.open_object(linked.key), as_attachment=linked.attachment,
+                            filename=linked.filename, content_type=linked.content_type)
+    except storage.LinkRefused as refused:
+        return render(request, "web/error.html", {"title": _("Link expired"), "message": str(refused)},
+                      status=403)
+    except storage.MissingObject:
+        return not_found(request)
 
 
 def _expired(request: HttpRequest, batch: Batch) -> HttpResponse:
@@ -132,21 +143,14 @@ def download(request: HttpRequest, batch_id: UUID) -> HttpResponse:
             "message": _("This batch has no archive to download yet."),
             "batch": batch,
         }, status=409)
-    try:
-        return _stored_file(batch.archive_key, batch.archive_name, batch, "application/zip")
-    except storage.MissingObject:
-        return _expired(request, batch)
+    return _stored_file(batch.archive_key, batch.archive_name, batch, "application/zip")
 
 
 def _stored_file(key: str, filename: str, batch: Batch, content_type: str | None,
                  attachment: bool = True) -> HttpResponse:
-    """An object of the batch: a redirect to a presigned S3 link that ends with the batch, or streamed from
-    local storage. Raises MissingObject when local storage no longer has it."""
-    if storage.is_s3():
-        return redirect(storage.presigned_url(key, filename, batch.expires_at, content_type=content_type,
-                                              attachment=attachment))
-    return FileResponse(storage.open_local(key), as_attachment=attachment, filename=filename,
-                        content_type=content_type)
+    """An object of the batch: a redirect to storage's link for it, which ends with the batch."""
+    return redirect(storage.download_url(key, filename, batch.expires_at, content_type=content_type,
+                                         attachment=attachment))
 
 
 @require_GET
@@ -159,10 +163,7 @@ def result(request: HttpRequest, batch_id: UUID, file_id: UUID, index: int) -> H
     if not 0 <= index < len(file.results):
         return not_found(request)
     key, name = file.results[index]["key"], file.results[index]["name"].rsplit("/", 1)[-1]
-    try:
-        return _stored_file(key, name, file.batch, mimetypes.guess_type(name)[0])
-    except storage.MissingObject:
-        return _expired(request, file.batch)
+    return _stored_file(key, name, file.batch, mimetypes.guess_type(name)[0])
 
 
 @require_GET
@@ -171,10 +172,7 @@ def preview(request: HttpRequest, batch_id: UUID, file_id: UUID) -> HttpResponse
     file = get_object_or_404(BatchFile.objects.select_related("batch"), pk=file_id, batch_id=batch_id)
     if not file.preview_key or file.batch.is_expired():
         return HttpResponse(status=404)
-    try:
-        return _stored_file(file.preview_key, "preview.webp", file.batch, "image/webp", attachment=False)
-    except storage.MissingObject:
-        return HttpResponse(status=404)
+    return _stored_file(file.preview_key, "preview.webp", file.batch, "image/webp", attachment=False)
 
 
 @require_GET

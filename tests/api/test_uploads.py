@@ -116,7 +116,12 @@ def test_a_part_url_is_good_for_its_own_part_of_its_own_upload_only(where, wav, 
     url = client.post(f"{API}/uploads/{first['id']}/parts", {"parts": [1]},
                       content_type="application/json").json()["urls"]["1"]
     if where == "local":
-        forged = [url.replace(first["id"], second["id"]), url.replace("/parts/1?", "/parts/2?")]
+        token = url.split("/parts/", 1)[1].split("?", 1)[0]
+        other = client.post(f"{API}/uploads/{second['id']}/parts", {"parts": [1]},
+                            content_type="application/json").json()["urls"]["1"]
+        forged = [url.replace(token, token[:20] + ("A" if token[20] != "A" else "B") + token[21:]),
+                  url.replace(token, token[::-1])]
+        assert other != url, "each upload's part has its own link"
     else:
         other = StagedUpload.objects.get(pk=second["id"])
         forged = [url.replace("partNumber=1", "partNumber=2"),

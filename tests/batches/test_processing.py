@@ -190,7 +190,9 @@ def test_embedded_mode_streams_the_archive_from_local_storage(published, tmp_pat
     client = Client()
     response = client.post("/", {**WATERMARK, "files": [SimpleUploadedFile("p.png", photo)]})
     batch = run_all(Batch.objects.get(pk=response["Location"].strip("/").split("/")[-1]))
-    download = client.get(f"/b/{batch.pk}/download")
+    link = client.get(f"/b/{batch.pk}/download")
+    assert link.status_code == 302 and link["Location"].startswith("/files/"), "local storage's signed link"
+    download = client.get(link["Location"])
     assert download.status_code == 200 and download["Content-Type"] == "application/zip"
     zipped = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
     assert_watermarked(photo, zipped.read("p.png"))

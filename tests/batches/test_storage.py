@@ -9,6 +9,8 @@ import requests
 from django.utils import timezone
 
 from backend.batches import storage
+from backend.batches.storage.local import LocalStorage
+from backend.batches.storage.s3 import SINGLE_PUT_BYTES, S3Storage
 
 
 def test_save_list_download_delete_on_s3(s3_server, tmp_path, unique):
@@ -30,7 +32,7 @@ def test_an_object_past_one_put_goes_in_parts_and_comes_back_whole(s3_server, tm
     import os
 
     key = f"batches/{unique}/big.zip"
-    data = os.urandom(1024 * 1024) * (storage.SINGLE_PUT_BYTES // (1024 * 1024) + 3)  # 3 MiB past one PUT
+    data = os.urandom(1024 * 1024) * (SINGLE_PUT_BYTES // (1024 * 1024) + 3)  # 3 MiB past one PUT
     with open(tmp_path / "big", "wb") as out:
         out.write(data)
     with open(tmp_path / "big", "rb") as handle:
@@ -53,7 +55,7 @@ def test_a_small_object_keeps_its_content_type(s3_server, unique):
 def test_presigned_links_never_outlive_the_batch(s3_server, unique):
     key = f"batches/{unique}/archive.zip"
     storage.save(key, io.BytesIO(b"zip"))
-    url = storage.presigned_url(key, "archive.zip", timezone.now() + timedelta(seconds=30))
+    url = storage.download_url(key, "archive.zip", timezone.now() + timedelta(seconds=30), "application/zip")
     assert int(parse_qs(urlparse(url).query)["X-Amz-Expires"][0]) <= 30
     fetched = requests.get(url, timeout=10)
     assert fetched.content == b"zip" and "attachment" in fetched.headers["Content-Disposition"]
@@ -72,7 +74,33 @@ def test_local_storage_works_the_same(tmp_path, unique):
     prefix = f"batches/{unique}/"
     storage.save(f"{prefix}in/a.bin", io.BytesIO(b"hello"))
     assert storage.list_prefix(prefix) == [f"{prefix}in/a.bin"]
-    assert not storage.is_s3()
+    assert isinstance(storage.backend(), LocalStorage)
     storage.delete_prefix(prefix)
     assert storage.list_prefix(prefix) == []
     storage.delete_prefix(prefix)  # nothing left: not an error
+
+
+def test_the_backend_follows_the_configured_storage(s3_server, settings):
+    assert isinstance(storage.backend(), S3Storage)
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": "/tmp/elsewhere"}}}
+    assert isinstance(storage.backend(), LocalStorage)
+
+
+def test_local_links_hand_out_their_object_until_they_expire(client, unique):
+    key = f"batches/{unique}/out/x/photo.webp"
+    storage.save(key, io.BytesIO(b"RIFF....WEBP"))
+    url = storage.download_url(key, "photo.webp", timezone.now() + timedelta(seconds=30), "image/webp",
+                               attachment=False)
+    fetched = client.get(url)
+    assert fetched.status_code == 200 and b"".join(fetched.streaming_content) == b"RIFF....WEBP"
+    assert fetched["Content-Type"] == "image/webp" and "inline" in fetched["Content-Disposition"]
+    token = url.rsplit("/", 1)[1]
+    assert client.get(url.replace(token, token[::-1])).status_code == 403, "a forged link"
+    expired = storage.download_url(key, "photo.webp", timezone.now() - timedelta(seconds=5), "image/webp")
+    import time
+
+    time.sleep(1.1)  # the shortest link lasts one second
+    assert client.get(expired).status_code == 403, "an expired link"
+    storage.delete_prefix(f"batches/{unique}/")
+    assert client.get(url).status_code == 404, "a deleted object"

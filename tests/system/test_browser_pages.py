@@ -82,14 +82,14 @@ def test_the_waiting_page_lists_what_was_made_and_marks_what_failed(open_page, t
         assert result.info.get("progressive"), "a progressive original stays progressive"
     batch = Batch.objects.get(pk=batch_id)
     previews_stored = [f.preview_key for f in batch.files.exclude(preview_key="")]
-    assert len(previews_stored) == 2 and all(storage.default_storage().exists(k) for k in previews_stored)
+    assert len(previews_stored) == 2 and all(storage.exists(k) for k in previews_stored)
     shots(page, "batch-gallery-desktop")
     page.set_viewport_size(PHONE)
     shots(page, "batch-gallery-phone")
     page.set_viewport_size(DESKTOP)
     assert page.errors == []
     assert batch_expire_now(batch.pk)
-    assert not any(storage.default_storage().exists(k) for k in previews_stored), "previews go with the batch"
+    assert not any(storage.exists(k) for k in previews_stored), "previews go with the batch"
 
 
 def test_a_batch_where_every_file_failed_offers_its_errors(open_page, tmp_path):

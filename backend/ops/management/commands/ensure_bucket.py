@@ -15,11 +15,8 @@ class Command(BaseCommand):
     help = "Create the configured S3 bucket if it is missing (nothing to do with local storage)."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not storage.is_s3():
-            self.stdout.write("local file storage: no bucket to create")
-            return
-        created = storage.ensure_bucket()
-        self.stdout.write(f"bucket {'created' if created else 'already present'}")
         abort_days = max(1, -(-settings.UPLOAD_ABANDON_SECONDS // 86400))
-        for problem in storage.bucket_configure(settings.UPLOAD_CORS_ORIGINS, abort_days):
-            self.stderr.write(f"could not set the bucket's {problem}")
+        done, problems = storage.prepare(settings.UPLOAD_CORS_ORIGINS, abort_days)
+        self.stdout.write(done)
+        for problem in problems:
+            self.stderr.write(problem)
