@@ -1,7 +1,7 @@
 """The API's own input and output: serializers that parse requests and render answers.
 
-Input is checked by the same domain rules as the pages (`steps_clean`, `uploads_check`,
-`webhooks.check_url`); error keys name the request's own fields
+Input is turned into the same `BatchOrder` the pages make and checked by the same service
+(`batch_intake`); error keys name the request's own fields
 ("options.width", "steps[1].options.format", "files") in every language.
 """
 
@@ -16,18 +16,9 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from backend.batches import webhooks
+from backend.batches.intake import BatchOrder, IntakeRefused
 from backend.batches.models import Batch, BatchFile, StagedUpload
-from backend.batches.staging import staged_check
-from backend.batches.steps import (
-    MAX_STEPS,
-    InvalidSteps,
-    json_text_problem,
-    preset_get,
-    steps_clean,
-    steps_refusal,
-)
-from backend.batches.uploads import uploads_check
+from backend.batches.steps import MAX_STEPS, json_text_problem
 
 
 class JsonField(serializers.Field):
@@ -88,20 +79,8 @@ class BatchCreateSerializer(serializers.Serializer):
     preset = serializers.CharField(required=False, help_text="A preset's key (GET /api/v1/presets).")
     webhook_url = serializers.CharField(required=False, help_text="Receives one signed POST when the batch ends.")
 
-    def validate_webhook_url(self, url: str) -> str:
-        if not url:
-            return ""
-        if not settings.WEBHOOK_ALLOWED_HOSTS:
-            raise serializers.ValidationError("This site sends no callbacks (WEBHOOK_ALLOWED_HOSTS is empty).")
-        if len(url) > 2000:
-            raise serializers.ValidationError("At most 2000 characters.")
-        try:
-            webhooks.check_url(url)
-        except webhooks.WebhookRefused as exc:
-            raise serializers.ValidationError(f"The callback URL {exc}.") from None
-        return url
-
     def validate(self, data: dict) -> dict:
+        """One way of naming the chain, turned into a BatchOrder for batch_intake (which checks the rest)."""
         given = [name for name in ("preset", "steps", "processor") if data.get(name) not in (None, "")]
         if not given:
             raise serializers.ValidationError({"processor": ["Choose what to do with the files: give processor, "
@@ -110,36 +89,17 @@ class BatchCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError({given[0]: ["Give only one of: preset, steps, or processor with "
                                                           "options."]})
         source = given[0]
-        preset_label = ""
+        order = BatchOrder(files=data.get("files") or [], upload_ids=data.get("uploads") or [],
+                           webhook_url=data.get("webhook_url") or "")
         if source == "preset":
-            preset = preset_get(data["preset"])
-            if preset is None:
-                raise serializers.ValidationError({"preset": ["No preset has this key (GET /api/v1/presets)."]})
-            raw_steps, step_files, preset_label = preset.steps, [], str(preset.label)
+            order.preset = data["preset"]
         elif source == "steps":
-            raw_steps = data["steps"]
-            step_files = [self._option_files(f"steps[{index}]") for index in range(len(raw_steps))]
+            order.steps = data["steps"]
+            order.step_files = [self._option_files(f"steps[{index}]") for index in range(len(data["steps"]))]
         else:
-            raw_steps = [{"processor": data["processor"], "options": data.get("options") or {}}]
-            step_files = [self._option_files("options")]
-        try:
-            steps = steps_clean(raw_steps, step_files)
-        except InvalidSteps as invalid:
-            raise serializers.ValidationError(_step_errors(invalid, source)) from None
-        files, staged_ids = data.get("files") or [], data.get("uploads") or []
-        if not files and not staged_ids:
-            raise serializers.ValidationError({"files": ["Choose at least one file to upload."]})
-        if len(files) + len(staged_ids) > settings.MAX_FILES_PER_BATCH:
-            raise serializers.ValidationError({"files": [f"Too many files: at most {settings.MAX_FILES_PER_BATCH} "
-                                                         "per batch."]})
-        refusal = steps_refusal([step["processor"] for step in steps])
-        uploads, problems = uploads_check(files, refusal)
-        staged, staged_problems = staged_check(staged_ids, refusal, other_bytes=sum(f.size for f in files))
-        if problems or staged_problems:
-            raise serializers.ValidationError({key: value for key, value in
-                                               (("files", problems), ("uploads", staged_problems)) if value})
-        return {"steps": steps, "uploads": uploads + staged, "webhook_url": data.get("webhook_url", ""),
-                "preset_label": preset_label}
+            order.steps = [{"processor": data["processor"], "options": data.get("options") or {}}]
+            order.step_files = [self._option_files("options")]
+        return {"order": order, "source": source}
 
     def _option_files(self, part: str) -> dict[str, UploadedFile]:
         """The request's option files for one step: parts named `<part>.<option>`."""
@@ -148,19 +108,23 @@ class BatchCreateSerializer(serializers.Serializer):
                 if key.startswith(prefix) and isinstance(value, UploadedFile)}
 
 
-def _step_errors(invalid: InvalidSteps, source: str) -> dict[str, list[str]]:
-    """Each problem under the request's own name for it."""
+def refusal_errors(refused: IntakeRefused, source: str) -> dict[str, list[str]]:
+    """What batch_intake refused, each problem under the request's own name for it."""
     errors: dict[str, list[str]] = {}
-    for problem, sentence in zip(invalid.problems, invalid.sentences(), strict=True):
-        if source == "preset":
-            key, message = "preset", sentence  # the preset's steps are not the client's: say which step
-        elif problem.step is None:
-            key, message = source, problem.message
-        elif source == "steps":
-            key, message = f"steps[{problem.step}]" + (f".{problem.field}" if problem.field else ""), problem.message
-        else:  # processor + options: the one step's fields are named directly
-            key, message = problem.field or "processor", problem.message
-        errors.setdefault(key, []).append(message)
+    if refused.steps is not None:
+        for problem, sentence in zip(refused.steps.problems, refused.steps.sentences(), strict=True):
+            if source == "preset":
+                key, message = "preset", sentence  # the preset's steps are not the client's: say which step
+            elif problem.step is None:
+                key, message = source, problem.message
+            elif source == "steps":
+                key = f"steps[{problem.step}]" + (f".{problem.field}" if problem.field else "")
+                message = problem.message
+            else:  # processor + options: the one step's fields are named directly
+                key, message = problem.field or "processor", problem.message
+            errors.setdefault(key, []).append(message)
+    for key, sentences in refused.problems.items():
+        errors.setdefault(key, []).extend(sentences)
     return errors
 
 

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.batches import staging, storage
-from backend.batches.intake import batch_create
+from backend.batches.intake import IntakeRefused, batch_intake
 from backend.batches.lifecycle import batch_cancel
 from backend.batches.models import Batch, StagedUpload
 from backend.batches.selectors import batch_state
@@ -127,7 +127,9 @@ class BatchCollection(APIView):
         if not serializer.is_valid():
             return error(MISTAKES, 400, serializer.errors)
         try:
-            batch = batch_create(**serializer.validated_data)
+            batch = batch_intake(serializer.validated_data["order"])
+        except IntakeRefused as refused:
+            return error(MISTAKES, 400, serializers.refusal_errors(refused, serializer.validated_data["source"]))
         except storage.StorageUnavailable:
             log.exception("storage unavailable while accepting an API upload")
             return error("File storage cannot be reached right now, so nothing was kept. Try again later.", 503)

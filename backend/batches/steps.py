@@ -195,10 +195,15 @@ def accepted_description(processor: type[Processor]) -> str:
     return _("%(some)s and %(last)s") % {"some": ", ".join(names[:-1]), "last": names[-1]}
 
 
-def steps_queue(steps: list[dict], content_type: str) -> str:
-    """Heavy work wins: a file any of whose steps is media work runs on the media queue."""
-    queues = [cls.queue_for(content_type) for step in steps if (cls := registry.get(step["processor"])) is not None]
+def heaviest_queue(queues: Sequence[str]) -> str:
+    """Heavy work wins: work of which any part is media work runs on the media queue."""
     return "media" if "media" in queues else (queues[0] if queues else "images")
+
+
+def steps_queue(steps: list[dict], content_type: str) -> str:
+    """The queue a file of `content_type` runs on through these steps."""
+    return heaviest_queue([cls.queue_for(content_type) for step in steps
+                           if (cls := registry.get(step["processor"])) is not None])
 
 
 @dataclass(frozen=True)

@@ -200,13 +200,11 @@ def uploads_check(files: Sequence[UploadedFile],
                   refusal: Callable[[str], str | None]) -> tuple[list[Upload], list[str]]:
     """Sniff and size-check every file; `refusal(content_type)` says why the chosen steps cannot take a type.
 
-    Returns the accepted uploads and one sentence per problem (a file refused, too many
-    files, too much in all); the batch is accepted only when there are no problems.
+    Returns the accepted uploads and one sentence per problem (a file refused, too much in
+    all); the batch is accepted only when there are no problems. (How many files a batch may
+    have is batch_intake's to check, before any file is read.)
     """
     errors: list[str] = []
-    if len(files) > settings.MAX_FILES_PER_BATCH:
-        return [], [_("Too many files: %(count)s chosen, at most %(limit)s per batch.")
-                    % {"count": len(files), "limit": settings.MAX_FILES_PER_BATCH}]
     uploads = []
     for file in files:
         name = safe_filename(file.name or "")

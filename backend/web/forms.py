@@ -1,7 +1,7 @@
 """The upload form: files plus a processing chain (or a preset) and its options.
 
-It renders the page and maps what the domain says back onto its fields; the rules
-themselves live in `batches.uploads` (the files) and `batches.steps` (the chain).
+It renders the page, turns what was posted into a `BatchOrder`, and maps what `batch_intake`
+refuses back onto its fields; the rules themselves all live in the intake service.
 """
 
 from __future__ import annotations
@@ -10,14 +10,12 @@ import uuid
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from backend.batches.staging import staged_check
-from backend.batches.steps import MAX_STEPS, InvalidSteps, presets_list, steps_clean, steps_refusal
-from backend.batches.uploads import Upload, uploads_check
+from backend.batches.intake import BatchOrder, IntakeRefused
+from backend.batches.steps import MAX_STEPS, InvalidSteps, presets_list
 from backend.processors import registry
 from backend.processors.base import Processor
 
@@ -79,6 +77,7 @@ class UploadForm(forms.Form):
     preset = forms.ChoiceField(label=gettext_lazy("Preset"), required=False)
     # With `uploads` (ids of files the page already sent in parts, straight to storage), files may be none.
     files = MultipleFileField(label=gettext_lazy("Files"), required=False)
+    uploads = forms.Field(required=False, widget=forms.MultipleHiddenInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -101,61 +100,46 @@ class UploadForm(forms.Form):
                 initial=self.processors[0].name if slot.index == 0 and self.processors else "",
             )
             slot.field = self[slot.field_name]
-        self.order_fields(["preset", *(slot.field_name for slot in self.slots), "files"])
-        self.uploads: list[Upload] = []
-        self.steps: list[dict] = []
-        self.preset_label = ""
+        self.order_fields(["preset", *(slot.field_name for slot in self.slots), "files", "uploads"])
+        self.chosen: list[StepSlot] = []
 
-    def _chosen_processors(self) -> list[str]:
-        preset = self.presets.get(self.cleaned_data.get("preset") or "")
-        if preset is not None:
-            return [step.get("processor") for step in preset.steps]
-        return [self.cleaned_data[slot.field_name] for slot in self.slots if self.cleaned_data.get(slot.field_name)]
-
-    def clean_files(self) -> list[UploadedFile]:
-        files = self.cleaned_data["files"]
-        staged_ids = self.data.getlist("uploads") if hasattr(self.data, "getlist") else []
-        if not files and not staged_ids:
-            raise forms.ValidationError(_("Choose at least one file to upload."), code="required")
-        if len(files) + len(staged_ids) > settings.MAX_FILES_PER_BATCH:
-            raise forms.ValidationError(_("Too many files: %(count)s chosen, at most %(limit)s per batch.") % {
-                "count": len(files) + len(staged_ids), "limit": settings.MAX_FILES_PER_BATCH})
-        refusal = steps_refusal(self._chosen_processors())
-        uploads, errors = uploads_check(files, refusal)
+    def clean_uploads(self) -> list[uuid.UUID]:
+        """Ids of files the page already sent in parts, straight to storage."""
+        values = self.cleaned_data.get("uploads") or []
         try:
-            ids = [uuid.UUID(value) for value in staged_ids]
+            return [uuid.UUID(str(value)) for value in ([values] if isinstance(values, str) else values)]
         except ValueError:
             raise forms.ValidationError(_("An upload id is not valid; reload the page and try again.")) from None
-        staged, staged_errors = staged_check(ids, refusal, other_bytes=sum(f.size for f in files))
-        if errors or staged_errors:
-            raise forms.ValidationError(errors + staged_errors)
-        self.uploads = uploads + staged
-        return files
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        preset = self.presets.get(cleaned.get("preset") or "")
-        if preset is not None:
-            self.preset_label = str(preset.label)
-            try:
-                self.steps = steps_clean(preset.steps)
-            except InvalidSteps as invalid:
-                self.add_error("preset", invalid.sentences())
-            return cleaned
-        chosen = [slot for slot in self.slots if cleaned.get(slot.field_name)]
-        if not chosen:
+        self.chosen = [slot for slot in self.slots if cleaned.get(slot.field_name)]
+        if not cleaned.get("preset") and not self.chosen:
             self.add_error("processor", _("Choose what to do with the files."))
-            return cleaned
+        return cleaned
+
+    def order(self) -> BatchOrder:
+        """What the person asked for, for batch_intake (after is_valid)."""
+        cleaned = self.cleaned_data
+        if cleaned.get("preset"):
+            return BatchOrder(preset=cleaned["preset"], files=cleaned["files"], upload_ids=cleaned["uploads"])
         raw_steps, step_files = [], []
-        for slot in chosen:
+        for slot in self.chosen:
             options, files = slot.raw_step(cleaned[slot.field_name])
             raw_steps.append({"processor": cleaned[slot.field_name], "options": options})
             step_files.append(files)
-        try:
-            self.steps = steps_clean(raw_steps, step_files)
-        except InvalidSteps as invalid:
-            self._show(invalid, chosen)
-        return cleaned
+        return BatchOrder(steps=raw_steps, step_files=step_files, files=cleaned["files"],
+                          upload_ids=cleaned["uploads"])
+
+    def show_refusal(self, refused: IntakeRefused) -> None:
+        """The service's problems beside the fields they concern."""
+        if refused.steps is not None:
+            if self.cleaned_data.get("preset"):
+                self.add_error("preset", refused.steps.sentences())
+            else:
+                self._show(refused.steps, self.chosen)
+        for key, sentences in refused.problems.items():
+            self.add_error("preset" if key == "preset" else "files", sentences)
 
     def _show(self, invalid: InvalidSteps, chosen: list[StepSlot]) -> None:
         """Option problems show beside their fields (the bound option forms render them); the rest here."""

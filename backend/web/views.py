@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from backend.api.throttling import BatchCreateThrottle
 from backend.batches import storage
 from backend.batches.archive import error_report
-from backend.batches.intake import batch_create
+from backend.batches.intake import IntakeRefused, batch_intake
 from backend.batches.lifecycle import batch_cancel
 from backend.batches.models import Batch, BatchFile
 from backend.batches.selectors import batch_state
@@ -51,7 +51,9 @@ def upload(request: HttpRequest) -> HttpResponse:
     status = 400
     if form.is_valid():
         try:
-            batch = batch_create(form.steps, form.uploads, preset_label=form.preset_label)
+            batch = batch_intake(form.order())
+        except IntakeRefused as refused:
+            form.show_refusal(refused)
         except storage.StorageUnavailable:
             log.exception("storage unavailable while accepting an upload")
             form.add_error(None, _("File storage cannot be reached right now, so nothing was kept. "

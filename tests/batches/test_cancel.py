@@ -62,7 +62,8 @@ def test_a_finished_batch_cannot_be_cancelled(published, django_capture_on_commi
     Client().post(f"/b/{batch.pk}/cancel")
     batch.refresh_from_db()
     assert batch.status == Batch.Status.READY
-    assert Client().get(f"/b/{batch.pk}/download").status_code == 200, "still offered (streamed from local storage)"
+    link = Client().get(f"/b/{batch.pk}/download")
+    assert link.status_code == 302 and Client().get(link["Location"]).status_code == 200, "still offered"
 
 
 @media.needs_ffmpeg

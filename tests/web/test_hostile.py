@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from backend.batches.intake import IntakeRefused, batch_intake
 from backend.batches.models import Batch, BatchFile
 from backend.processors import registry
 from backend.web.forms import UploadForm
@@ -171,13 +172,18 @@ def test_any_option_values_only_ever_fail_validation(data):
 @given(blobs=st.lists(st.binary(max_size=2048), min_size=1, max_size=4), processor=st.sampled_from(
     ["resize", "thumbnail", "convert", "watermark_text", "web_ready", "no_such_processor"]))
 @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@pytest.mark.django_db
 def test_any_bytes_only_ever_fail_upload_validation(blobs, processor):
     files = [SimpleUploadedFile(f"f{i}.jpg", blob) for i, blob in enumerate(blobs)]
     from django.utils.datastructures import MultiValueDict
 
     form = UploadForm({"processor": processor}, MultiValueDict({"files": files}))
-    if form.is_valid():  # only real images (or media headers) get this far
-        assert form.uploads and all(u.sniffed.content_type.split("/")[0] in {"image", "video", "audio"}
-                                    for u in form.uploads)
-    else:
+    if not form.is_valid():
         assert form.errors
+        return
+    try:
+        batch = batch_intake(form.order())
+    except IntakeRefused as refused:
+        assert refused.steps or refused.problems
+    else:  # only real images (or media headers) get this far
+        assert all(f.content_type.split("/")[0] in {"image", "video", "audio"} for f in batch.files.all())
