@@ -13,12 +13,16 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from backend.batches.intake import BatchOrder, IntakeRefused
 from backend.batches.models import Batch, BatchFile, StagedUpload
+from backend.batches.selectors import batch_state
 from backend.batches.steps import MAX_STEPS, json_text_problem
+from backend.processors import registry
 
 
 class JsonField(serializers.Field):
@@ -147,37 +151,86 @@ class PresetSerializer(serializers.Serializer):
     steps = serializers.ListField(child=serializers.DictField(), help_text='[{"processor": name, "options": {…}}, …]')
 
 
-class ResultSerializer(serializers.Serializer):
+# A batch's state: the one representation, for the API, the waiting page (its first render and
+# its polling) and the callbacks. Every link to a batch is made here, absolute from `base_url`.
+
+# Shown beside the words, never instead of them; plain symbols that common fonts have (no emoji).
+STATUS_ICONS = {
+    "pending": "○", "queued": "○", "processing": "◐", "ready": "✓", "done": "✓",
+    "failed": "✗", "expired": "⊗", "cancelled": "⊘",
+}
+
+
+def headline(status: str, done: int, failed: int, total: int) -> str:
+    """What the waiting page says first: the batch's state in a few words, with its counts."""
+    if status == Batch.Status.READY:
+        if failed:
+            return _("Ready: %(done)s done, %(failed)s failed") % {"done": done, "failed": failed}
+        return ngettext("Ready: %(done)s file done", "Ready: %(done)s files done", done) % {"done": done}
+    if status == Batch.Status.FAILED:
+        return ngettext("Failed: the file could not be processed", "Failed: no file could be processed", total)
+    if status == Batch.Status.EXPIRED:
+        return _("Expired: the files were deleted")
+    if status == Batch.Status.CANCELLED:
+        return _("Cancelled")
+    if status == Batch.Status.PENDING and not done + failed:
+        return ngettext("Queued: %(total)s file", "Queued: %(total)s files", total) % {"total": total}
+    return _("Processing: %(finished)s of %(total)s finished") % {"finished": done + failed, "total": total}
+
+
+class _Linking(serializers.Serializer):
+    def link(self, name: str, *args: object) -> str:
+        return self.context["base_url"] + reverse(name, args=args)
+
+
+class ResultSerializer(_Linking):
     name = serializers.CharField()
     size = serializers.IntegerField()
-    url = serializers.CharField(help_text="Absolute; downloads this one result while the batch lasts.")
+    url = serializers.SerializerMethodField(help_text="Downloads this one result while the batch lasts.")
+
+    def get_url(self, result: dict) -> str:
+        return self.link("web:result", self.context["batch_id"], result["file_id"], result["index"])
 
 
-class FileStateSerializer(serializers.Serializer):
+class FileStateSerializer(_Linking):
     id = serializers.UUIDField()
     name = serializers.CharField()
     size = serializers.IntegerField()
     status = serializers.ChoiceField(choices=BatchFile.Status.values)
-    status_label = serializers.CharField(help_text="The status in the client's language.")
-    status_icon = serializers.CharField()
+    status_label = serializers.SerializerMethodField(help_text="The status in the client's language.")
+    status_icon = serializers.SerializerMethodField()
     progress = serializers.FloatField(min_value=0, max_value=1)
     error = serializers.CharField(allow_null=True, help_text="Why the file failed, in plain words.")
     size_change = serializers.IntegerField(allow_null=True, help_text="Results' size against the original's, in %.")
-    results = ResultSerializer(many=True, help_text="A finished file's results, each with its own link.")
-    preview_url = serializers.CharField(allow_null=True, help_text="Absolute; a small WebP of the first image result.")
+    results = serializers.SerializerMethodField(help_text="A finished file's results, each with its own link.")
+    preview_url = serializers.SerializerMethodField(help_text="A small WebP of the first image result.")
+
+    def get_status_label(self, file: dict) -> str:
+        return str(BatchFile.Status(file["status"]).label)
+
+    def get_status_icon(self, file: dict) -> str:
+        return STATUS_ICONS[file["status"]]
+
+    @extend_schema_field(ResultSerializer(many=True))
+    def get_results(self, file: dict) -> list[dict]:
+        return ResultSerializer([{**result, "file_id": file["id"]} for result in file["results"]], many=True,
+                                context=self.context).data
+
+    def get_preview_url(self, file: dict) -> str | None:
+        return self.link("web:preview", self.context["batch_id"], file["id"]) if file["preview"] else None
 
 
-class BatchStateSerializer(serializers.Serializer):
-    """A batch's state (the waiting page's own figures), with absolute links for programs."""
+class BatchStateSerializer(_Linking):
+    """A batch's state, with absolute links: the API's answer, the waiting page's and the callbacks'."""
 
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=Batch.Status.values)
-    status_label = serializers.CharField(help_text="The status in the client's language.")
-    status_icon = serializers.CharField()
-    headline = serializers.CharField(help_text='The state in a few words, e.g. "Ready: 11 done, 1 failed".')
+    status_label = serializers.SerializerMethodField(help_text="The status in the client's language.")
+    status_icon = serializers.SerializerMethodField()
+    headline = serializers.SerializerMethodField(help_text='The state in a few words, e.g. "Ready: 11 done, 1 failed".')
     preset_label = serializers.CharField(allow_null=True, help_text="The preset it was made from, if any.")
     processors = serializers.ListField(child=serializers.CharField(), help_text="The chain of processor names.")
-    processor_labels = serializers.ListField(child=serializers.CharField())
+    processor_labels = serializers.SerializerMethodField()
     file_count = serializers.IntegerField()
     done_count = serializers.IntegerField()
     failed_count = serializers.IntegerField()
@@ -193,36 +246,55 @@ class BatchStateSerializer(serializers.Serializer):
     expires_in_seconds = serializers.IntegerField(allow_null=True)
     archive_name = serializers.CharField(allow_null=True)
     archive_size = serializers.IntegerField(allow_null=True)
-    download_url = serializers.SerializerMethodField(help_text="Absolute; only while the batch is ready.")
+    download_url = serializers.SerializerMethodField(help_text="The ZIP; only while the batch is ready.")
+    errors_url = serializers.SerializerMethodField(help_text="errors.txt; once every file has ended and one failed.")
     cancel_url = serializers.SerializerMethodField(help_text="POST here to cancel; only while work remains.")
-    status_url = serializers.SerializerMethodField()
+    status_url = serializers.SerializerMethodField(help_text="This answer (GET /api/v1/batches/<id>).")
     page_url = serializers.SerializerMethodField(help_text="The waiting page people see.")
-    files = FileStateSerializer(many=True)
+    files = serializers.SerializerMethodField()
 
     def to_representation(self, state: dict) -> dict:
-        request = self.context["request"]
-        for file in state["files"]:  # each result's own link, and the preview's, absolute for programs
-            for result in file["results"]:
-                result["url"] = request.build_absolute_uri(
-                    reverse("web:result", args=[state["id"], file["id"], result["index"]]))
-            file["preview_url"] = request.build_absolute_uri(
-                reverse("web:preview", args=[state["id"], file["id"]])) if file["preview"] else None
+        self.context["batch_id"] = state["id"]
         return super().to_representation(state)
 
-    def _absolute(self, name: str, state: dict) -> str:
-        return self.context["request"].build_absolute_uri(reverse(name, args=[state["id"]]))
+    def get_status_label(self, state: dict) -> str:
+        return str(Batch.Status(state["status"]).label)
+
+    def get_status_icon(self, state: dict) -> str:
+        return STATUS_ICONS[state["status"]]
+
+    def get_headline(self, state: dict) -> str:
+        # Named after its preset when it was made from one: "Web gallery · Ready: 11 done, 1 failed".
+        return " · ".join(filter(None, [state["preset_label"], headline(
+            state["status"], state["done_count"], state["failed_count"], state["file_count"])]))
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_processor_labels(self, state: dict) -> list[str]:
+        return [str(cls.label) if (cls := registry.get(name)) else name for name in state["processors"]]
 
     def get_download_url(self, state: dict) -> str | None:
-        return self._absolute("web:download", state) if state["downloadable"] else None
+        return self.link("web:download", state["id"]) if state["downloadable"] else None
+
+    def get_errors_url(self, state: dict) -> str | None:
+        return self.link("web:errors", state["id"]) if state["errors_report"] else None
 
     def get_cancel_url(self, state: dict) -> str | None:
-        return self._absolute("api:batch-cancel", state) if state["cancellable"] else None
+        return self.link("api:batch-cancel", state["id"]) if state["cancellable"] else None
 
     def get_status_url(self, state: dict) -> str:
-        return self._absolute("api:batch", state)
+        return self.link("api:batch", state["id"])
 
     def get_page_url(self, state: dict) -> str:
-        return self._absolute("web:batch", state)
+        return self.link("web:batch", state["id"])
+
+    @extend_schema_field(FileStateSerializer(many=True))
+    def get_files(self, state: dict) -> list[dict]:
+        return FileStateSerializer(state["files"], many=True, context=self.context).data
+
+
+def batch_representation(batch: Batch, base_url: str) -> dict:
+    """The batch's state as the API answers it; links start with `base_url` (scheme and host)."""
+    return BatchStateSerializer(batch_state(batch), context={"base_url": base_url.rstrip("/")}).data
 
 
 class ErrorSerializer(serializers.Serializer):

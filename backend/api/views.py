@@ -19,7 +19,6 @@ from backend.batches import staging, storage
 from backend.batches.intake import IntakeRefused, batch_intake
 from backend.batches.lifecycle import batch_cancel
 from backend.batches.models import Batch, StagedUpload
-from backend.batches.selectors import batch_state
 from backend.batches.steps import presets_list
 from backend.batches.uploads import UploadRefused
 from backend.config.multipart import upload_complete
@@ -46,7 +45,7 @@ def error(message: str, status: int, fields: dict | None = None) -> Response:
 
 
 def batch_body(request: Request, batch: Batch) -> dict:
-    return serializers.BatchStateSerializer(batch_state(batch), context={"request": request}).data
+    return serializers.batch_representation(batch, request.build_absolute_uri("/"))
 
 
 def not_found(request: HttpRequest, path: str = "") -> JsonResponse:

@@ -1,6 +1,7 @@
-"""Reads: one description of a batch's state, shared by the waiting page, its JSON and the API.
+"""Reads: a batch's state as figures (status, counts, progress, times, files, what is offered now).
 
-Links are the callers' business (the pages and the API each add their own).
+Its one representation (labels, icons, the headline, links) is `api.serializers.batch_representation`,
+which the API, the waiting page and the callbacks all use.
 """
 
 from __future__ import annotations
@@ -9,18 +10,10 @@ from datetime import datetime
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
-from backend.processors import registry
 from backend.processors.base import sentence
 
 from .models import Batch, BatchFile
-
-# Shown beside the words, never instead of them; plain symbols that common fonts have (no emoji).
-STATUS_ICONS = {
-    "pending": "○", "queued": "○", "processing": "◐", "ready": "✓", "done": "✓",
-    "failed": "✗", "expired": "⊗", "cancelled": "⊘",
-}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -31,31 +24,6 @@ def effective_status(batch: Batch, now: datetime) -> str:
     if batch.status == Batch.Status.CANCELLED:
         return batch.status
     return Batch.Status.EXPIRED if batch.is_expired(now) else batch.status
-
-
-def processor_labels(batch: Batch) -> list[str]:
-    labels = []
-    for name in batch.processor_names:
-        cls = registry.get(name)
-        labels.append(cls.label if cls else name)
-    return labels
-
-
-def headline(status: str, done: int, failed: int, total: int) -> str:
-    """What the waiting page says first: the batch's state in a few words, with its counts."""
-    if status == Batch.Status.READY:
-        if failed:
-            return _("Ready: %(done)s done, %(failed)s failed") % {"done": done, "failed": failed}
-        return ngettext("Ready: %(done)s file done", "Ready: %(done)s files done", done) % {"done": done}
-    if status == Batch.Status.FAILED:
-        return ngettext("Failed: the file could not be processed", "Failed: no file could be processed", total)
-    if status == Batch.Status.EXPIRED:
-        return _("Expired: the files were deleted")
-    if status == Batch.Status.CANCELLED:
-        return _("Cancelled")
-    if status == Batch.Status.PENDING and not done + failed:
-        return ngettext("Queued: %(total)s file", "Queued: %(total)s files", total) % {"total": total}
-    return _("Processing: %(finished)s of %(total)s finished") % {"finished": done + failed, "total": total}
 
 
 def file_error(file: BatchFile) -> str | None:
@@ -103,15 +71,9 @@ def batch_state(batch: Batch, now: datetime | None = None) -> dict:
     return {
         "id": str(batch.id),
         "status": status,
-        # Named after its preset when it was made from one: "Web gallery · Ready: 11 done, 1 failed".
-        "headline": " · ".join(filter(None, [batch.preset_label, headline(
-            status, batch.done_count, batch.failed_count, batch.file_count)])),
         "preset_label": batch.preset_label or None,
         "errors_report": live and batch.failed_count > 0 and batch.finished_count == batch.file_count,
-        "status_label": str(Batch.Status(status).label),
         "processors": batch.processor_names,
-        "processor_labels": [str(label) for label in processor_labels(batch)],
-        "status_icon": STATUS_ICONS[status],
         "file_count": batch.file_count,
         "done_count": batch.done_count,
         "failed_count": batch.failed_count,
@@ -133,11 +95,9 @@ def batch_state(batch: Batch, now: datetime | None = None) -> dict:
                 "name": f.original_name,
                 "size": f.size,
                 "status": f.status,
-                "status_label": str(BatchFile.Status(f.status).label),
-                "status_icon": STATUS_ICONS[f.status],
                 "progress": round(1.0 if f.status in finished else f.progress, 4),
                 "error": file_error(f),
-                # Each result of a finished file: its name, size and index (the pages and the API link it).
+                # Each result of a finished file: its name, size and index (its link is made from these).
                 "results": [{"name": r["name"], "size": r.get("size", 0), "index": index}
                             for index, r in enumerate(f.results)] if live and f.status == BatchFile.Status.DONE
                 else [],

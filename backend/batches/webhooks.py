@@ -22,8 +22,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from .models import Batch
 
@@ -90,19 +89,12 @@ def sign(body: bytes) -> str:
 
 
 def payload(batch: Batch, event: str) -> dict:
-    site = settings.SITE_URL.rstrip("/")
-    return {
-        "event": f"batch.{event}",
-        "batch": {
-            "id": str(batch.pk), "status": batch.status, "file_count": batch.file_count,
-            "done_count": batch.done_count, "failed_count": batch.failed_count,
-            "ready_at": batch.ready_at.isoformat() if batch.ready_at else None,
-            "expires_at": batch.expires_at.isoformat() if batch.expires_at else None,
-            "page_url": site + reverse("web:batch", args=[batch.pk]),
-            "download_url": site + reverse("web:download", args=[batch.pk]) if event == "ready" else None,
-        },
-        "sent_at": timezone.now().isoformat(),
-    }
+    """The event and the batch's state exactly as the API answers it, links starting at SITE_URL."""
+    from backend.api.serializers import batch_representation  # the one representation of a batch
+
+    with translation.override(batch.language or None):
+        state = batch_representation(batch, settings.SITE_URL)
+    return {"event": f"batch.{event}", "batch": state, "sent_at": timezone.now().isoformat()}
 
 
 class _PinnedHTTP(http.client.HTTPConnection):

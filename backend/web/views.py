@@ -10,19 +10,18 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousOperation, TooManyFilesSent
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from backend.api.serializers import batch_representation
 from backend.api.throttling import BatchCreateThrottle
 from backend.batches import storage
 from backend.batches.archive import error_report
 from backend.batches.intake import IntakeRefused, batch_intake
 from backend.batches.lifecycle import batch_cancel
 from backend.batches.models import Batch, BatchFile
-from backend.batches.selectors import batch_state
 from backend.config.multipart import upload_complete
 
 from .forms import UploadForm
@@ -104,23 +103,15 @@ def _expired(request: HttpRequest, batch: Batch) -> HttpResponse:
     return render(request, "web/expired.html", {"batch": batch}, status=410)
 
 
-def page_state(batch: Batch) -> dict:
-    """The batch's state with the page's own links (download and cancel, while they apply)."""
-    state = batch_state(batch)
-    state["download_url"] = reverse("web:download", args=[batch.id]) if state["downloadable"] else None
-    state["cancel_url"] = reverse("web:cancel", args=[batch.id]) if state["cancellable"] else None
-    state["errors_url"] = reverse("web:errors", args=[batch.id]) if state["errors_report"] else None
-    for file in state["files"]:
-        for result in file["results"]:
-            result["url"] = reverse("web:result", args=[batch.id, file["id"], result["index"]])
-        file["preview_url"] = reverse("web:preview", args=[batch.id, file["id"]]) if file["preview"] else None
-    return state
+def page_state(request: HttpRequest, batch: Batch) -> dict:
+    """The batch's state as the API answers it (GET /api/v1/batches/<id>), for the page and its polling."""
+    return batch_representation(batch, request.build_absolute_uri("/"))
 
 
 @require_GET
 def batch_page(request: HttpRequest, batch_id: UUID) -> HttpResponse:
     batch = get_object_or_404(Batch, pk=batch_id)
-    return render(request, "web/batch.html", {"batch": batch, "state": page_state(batch)})
+    return render(request, "web/batch.html", {"batch": batch, "state": page_state(request, batch)})
 
 
 @require_GET
@@ -128,7 +119,7 @@ def batch_status_json(request: HttpRequest, batch_id: UUID) -> JsonResponse:
     batch = Batch.objects.filter(pk=batch_id).first()
     if batch is None:
         return JsonResponse({"error": _("No batch has this id.")}, status=404)
-    response = JsonResponse(page_state(batch))
+    response = JsonResponse(page_state(request, batch))
     response["Cache-Control"] = "no-store"
     return response
 
