@@ -5,7 +5,7 @@ import logging
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from backend.config.client_address import client_address
+from backend.web.client_address import client_address
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from backend.batches.lifecycle import batch_cancel
 from backend.batches.models import Batch, StagedUpload
 from backend.batches.steps import presets_list
 from backend.batches.uploads import UploadRefused
-from backend.config.multipart import upload_complete
 from backend.ops import stats
 from backend.processors import registry
 from backend.processors.schema import options_schema
+from backend.web.multipart import upload_complete
 
 from . import serializers
 from .permissions import ApiClient, NotFromAnotherSite, Operator

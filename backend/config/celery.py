@@ -3,7 +3,6 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.config.settings")
 
@@ -28,29 +27,6 @@ app.conf.update(
     # Publishing gives up fast: the sweeper republishes whatever did not get through.
     task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
 )
-app.autodiscover_tasks(["backend.batches"])
-
-
-@app.on_after_finalize.connect
-def _schedule_sweeper(sender: Celery, **_: object) -> None:
-    from django.conf import settings
-
-    interval = float(settings.SWEEP_INTERVAL_SECONDS)
-    # A sweep not started within one interval is dropped: the next one does its work.
-    sender.add_periodic_task(
-        interval, sender.signature("batches.sweep", options={"expires": interval}), name="sweep batches"
-    )
-    # Listing every object is costly on a large bucket: orphans are looked for far less often.
-    orphans = float(settings.ORPHAN_SWEEP_INTERVAL_SECONDS)
-    sender.add_periodic_task(
-        orphans, sender.signature("batches.sweep_orphans", options={"expires": orphans}), name="sweep orphans"
-    )
-
-
-@worker_process_init.connect
-def _prepare_pool_process(**_: object) -> None:
-    """Each pool process: clear what dead ones left behind, then cap its own memory."""
-    from backend.batches.processing import task_memory_limit, workdirs_clean
-
-    workdirs_clean()
-    task_memory_limit()
+# Each installed app's tasks module; the beat schedule is CELERY_BEAT_SCHEDULE in settings and the
+# worker processes' own set-up is connected by the batches app: this module names no domain module.
+app.autodiscover_tasks()

@@ -45,7 +45,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "backend.config.apps.MediaconvAdminConfig",
+    "backend.processors.admin_config.MediaconvAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -66,10 +66,10 @@ MIDDLEWARE = [
     # /healthz and /readyz: answered before the host check and the https redirect.
     "backend.ops.health.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "backend.config.security.ContentSecurityPolicyMiddleware",
+    "backend.web.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "backend.web.middleware.UploadSizeLimitMiddleware",
-    "backend.config.multipart.TrackUploadBodyMiddleware",
+    "backend.web.multipart.TrackUploadBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language comes from the switcher's cookie, else from the browser's Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
@@ -254,7 +254,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 # Trusted proxies in front of the web (nginx: 1). Only then is X-Forwarded-For believed, and only
-# the hop they added (backend/config/client_address.py); by default the peer's address counts.
+# the hop they added (backend.web.client_address.py); by default the peer's address counts.
 NUM_PROXIES = env_int("NUM_PROXIES", 0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Media converter API",
@@ -287,6 +287,15 @@ CACHES = {"default": (
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 )}
 
+# Celery beat: sweep batches every SWEEP_INTERVAL_SECONDS, and look for orphans (listing every object
+# is costly on a large bucket) far less often. A sweep not started within its interval is dropped:
+# the next one does its work.
+CELERY_BEAT_SCHEDULE = {
+    "sweep batches": {"task": "batches.sweep", "schedule": float(SWEEP_INTERVAL_SECONDS),
+                      "options": {"expires": float(SWEEP_INTERVAL_SECONDS)}},
+    "sweep orphans": {"task": "batches.sweep_orphans", "schedule": float(ORPHAN_SWEEP_INTERVAL_SECONDS),
+                      "options": {"expires": float(ORPHAN_SWEEP_INTERVAL_SECONDS)}},
+}
 # Celery. Postgres holds all job state, so there is no result backend.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
@@ -342,7 +351,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "backend.config.logs.JsonFormatter"},
+        "json": {"()": "backend.ops.logs.JsonFormatter"},
     },
     # json (default): one object per line for log collectors; plain: for reading in a terminal.
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": os.environ.get("LOG_FORMAT", "json")}},

@@ -17,7 +17,7 @@ from prometheus_client.core import CollectorRegistry, CounterMetricFamily, Gauge
 from prometheus_client.registry import Collector
 
 from backend.batches.models import Batch, BatchFile
-from backend.config.client_address import client_address
+from backend.web.client_address import client_address
 
 from . import stats
 

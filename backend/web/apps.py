@@ -6,6 +6,6 @@ class WebConfig(AppConfig):
     label = "web"
 
     def ready(self) -> None:
-        from backend.config.multipart import install_header_repair
+        from backend.web.multipart import install_header_repair
 
         install_header_repair()  # uploads through the pages and the API alike

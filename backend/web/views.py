@@ -22,7 +22,7 @@ from backend.batches.archive import error_report
 from backend.batches.intake import IntakeRefused, batch_intake
 from backend.batches.lifecycle import batch_cancel
 from backend.batches.models import Batch, BatchFile
-from backend.config.multipart import upload_complete
+from backend.web.multipart import upload_complete
 
 from .forms import UploadForm
 
