@@ -21,6 +21,7 @@ from rest_framework import serializers
 from backend.batches.intake import BatchOrder, IntakeRefused
 from backend.batches.models import Batch, BatchFile, StagedUpload
 from backend.batches.selectors import batch_state
+from backend.batches.staging import MAX_PARTS
 from backend.batches.steps import MAX_STEPS, json_text_problem
 from backend.processors import registry
 
@@ -55,12 +56,15 @@ class OptionsField(JsonField):
         super().__init__(dict, **kwargs)
 
 
-@extend_schema_field({"type": "array", "maxItems": MAX_STEPS, "items": {
-    "type": "object", "required": ["processor"],
-    "properties": {"processor": {"type": "string"}, "options": {"type": "object", "additionalProperties": True}}}})
 class StepsField(JsonField):
+    """A JSON array of steps; its schema names the processors offered (see schema.py)."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(list, **kwargs)
+
+
+class ProcessorNameField(serializers.CharField):
+    """A processor's name; its schema lists the processors offered (see schema.py)."""
 
 
 class BatchCreateSerializer(serializers.Serializer):
@@ -76,7 +80,7 @@ class BatchCreateSerializer(serializers.Serializer):
     uploads = serializers.ListField(
         child=serializers.UUIDField(), required=False, max_length=settings.MAX_FILES_PER_BATCH,
         help_text="Ids of completed uploads sent in parts (POST /api/v1/uploads), one part each.")
-    processor = serializers.CharField(required=False, help_text="A processor's name (GET /api/v1/processors).")
+    processor = ProcessorNameField(required=False, help_text="A processor's name (GET /api/v1/processors).")
     options = OptionsField(required=False, help_text='JSON object of options, e.g. {"width": 800}.')
     steps = StepsField(required=False, help_text=f'JSON array of up to {MAX_STEPS} steps: '
                                                  '[{"processor": "resize", "options": {…}}, …].')
@@ -306,13 +310,40 @@ class ErrorSerializer(serializers.Serializer):
 class UploadStartSerializer(serializers.Serializer):
     """Begin sending one file in parts, straight to storage."""
 
-    name = serializers.CharField(max_length=1000, help_text="The file's name, shown and used for result names.")
+    name = serializers.RegexField(r"^[^\x00]*\Z", max_length=1000,
+                                  help_text="The file's name, shown and used for result names (no NUL character).")
     size = serializers.IntegerField(min_value=1, help_text="Its exact size in bytes; checked at completion.")
+
+    def to_internal_value(self, data: Any) -> dict:
+        return super().to_internal_value(_json_typed(data, {"name": "string", "size": "integer"}))
 
 
 class UploadPartsRequestSerializer(serializers.Serializer):
-    parts = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=1000,
+    parts = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_PARTS), min_length=1,
+                                  max_length=1000,
                                   help_text="Part numbers (1-based) to get URLs for.")
+
+    def to_internal_value(self, data: Any) -> dict:
+        return super().to_internal_value(_json_typed(data, {"parts": "array of integers"}))
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+JSON_TYPES = {"string": lambda v: isinstance(v, str), "integer": _is_integer,
+              "array of integers": lambda v: isinstance(v, list) and all(_is_integer(n) for n in v)}
+
+
+def _json_typed(data: Any, kinds: dict[str, str]) -> Any:
+    """A JSON body says what type each value is: a number is no name, a text no size. (Form fields are
+    all text, and are read as the schema says.)"""
+    if isinstance(data, dict) and not hasattr(data, "getlist"):
+        wrong = {key: [f"Must be a JSON {kind}."] for key, kind in kinds.items()
+                 if key in data and not JSON_TYPES[kind](data[key])}
+        if wrong:
+            raise serializers.ValidationError(wrong)
+    return data
 
 
 class UploadSerializer(serializers.Serializer):

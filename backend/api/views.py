@@ -8,9 +8,9 @@ from uuid import UUID
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFilesSent
 from django.http import HttpRequest, JsonResponse
-from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,6 +27,7 @@ from backend.processors.schema import options_schema
 from backend.web.multipart import upload_complete
 
 from . import serializers
+from .errors import BoundedJSONParser, json_error
 from .permissions import ApiClient, NotFromAnotherSite, Operator
 from .throttling import BatchCreateThrottle, UploadStartThrottle
 
@@ -48,9 +49,10 @@ def batch_body(request: Request, batch: Batch) -> dict:
     return serializers.batch_representation(batch, request.build_absolute_uri("/"))
 
 
+@csrf_exempt  # no form posts here: a write to an unknown address is a 404, not a CSRF failure page
 def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
-    """Any other address under /api/: the API's own error shape, not the site's HTML page."""
-    return JsonResponse({"error": "There is no API endpoint at this address; see /api/docs/."}, status=404)
+    """Any other address under /api/ (or a malformed id): the API's own error shape, not the site's page."""
+    return json_error(404)
 
 
 class ProcessorList(APIView):
@@ -181,7 +183,8 @@ class Stats(APIView):
 # (POST /api/v1/batches with `uploads`). The web never carries the file's bytes.
 
 UNREACHABLE = "File storage cannot be reached right now; try again shortly (parts already sent are kept)."
-UPLOAD_NOT_FOUND = OpenApiResponse(ERROR, description="No upload has this id (used, refused or abandoned).")
+NO_UPLOAD = "No upload has this id (it was used, refused or abandoned)."
+UPLOAD_NOT_FOUND = OpenApiResponse(ERROR, description=NO_UPLOAD)
 
 
 def upload_body(request: Request, upload: StagedUpload, parts: dict[int, int] | None = None) -> dict:
@@ -189,7 +192,7 @@ def upload_body(request: Request, upload: StagedUpload, parts: dict[int, int] | 
 
 
 class UploadCollection(APIView):
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
 
     def get_permissions(self) -> list:
         return [NotFromAnotherSite(), ApiClient()]
@@ -222,7 +225,9 @@ class UploadDetail(APIView):
     @extend_schema(summary="An upload, with the parts storage holds (to resume)",
                    responses={200: serializers.UploadSerializer, 404: UPLOAD_NOT_FOUND, 503: ERROR})
     def get(self, request: Request, upload_id: UUID) -> Response:
-        upload = get_object_or_404(StagedUpload, pk=upload_id)
+        upload = StagedUpload.objects.filter(pk=upload_id).first()
+        if upload is None:
+            return error(NO_UPLOAD, 404)
         try:
             parts = staging.upload_parts(upload)
         except storage.MissingObject:
@@ -233,7 +238,9 @@ class UploadDetail(APIView):
 
     @extend_schema(summary="Abort an upload and delete what was sent", responses={204: None, 404: UPLOAD_NOT_FOUND})
     def delete(self, request: Request, upload_id: UUID) -> Response:
-        upload = get_object_or_404(StagedUpload, pk=upload_id)
+        upload = StagedUpload.objects.filter(pk=upload_id).first()
+        if upload is None:
+            return error(NO_UPLOAD, 404)
         try:
             staging.upload_discard(upload)
         except storage.StorageUnavailable:
@@ -242,7 +249,7 @@ class UploadDetail(APIView):
 
 
 class UploadParts(APIView):
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
 
     def get_permissions(self) -> list:
         return [NotFromAnotherSite(), ApiClient()]
@@ -252,7 +259,9 @@ class UploadParts(APIView):
                    responses={200: OpenApiResponse(description='{"urls": {"<number>": "<url>"}, "expires_in": s}'),
                               400: ERROR, 404: UPLOAD_NOT_FOUND, 409: ERROR})
     def post(self, request: Request, upload_id: UUID) -> Response:
-        upload = get_object_or_404(StagedUpload, pk=upload_id)
+        upload = StagedUpload.objects.filter(pk=upload_id).first()
+        if upload is None:
+            return error(NO_UPLOAD, 404)
         if upload.completed_at:
             return error("This upload is complete; it takes no more parts.", 409)
         given = serializers.UploadPartsRequestSerializer(data=request.data)
@@ -275,7 +284,9 @@ class UploadComplete(APIView):
                               409: OpenApiResponse(ERROR, description="Parts missing; `fields.parts` names them."),
                               503: ERROR})
     def post(self, request: Request, upload_id: UUID) -> Response:
-        upload = get_object_or_404(StagedUpload, pk=upload_id)
+        upload = StagedUpload.objects.filter(pk=upload_id).first()
+        if upload is None:
+            return error(NO_UPLOAD, 404)
         try:
             upload = staging.upload_complete(upload)
         except staging.UploadIncomplete as incomplete:

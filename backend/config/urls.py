@@ -16,5 +16,6 @@ urlpatterns = [
 ]
 
 handler400 = "backend.web.views.bad_request"
+handler403 = "backend.web.views.forbidden"
 handler404 = "backend.web.views.not_found"
 handler500 = "backend.web.views.server_error"

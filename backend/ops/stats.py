@@ -10,6 +10,7 @@ import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.utils import timezone
 
@@ -100,8 +101,16 @@ def queue_depths() -> dict[str, int | None]:
     return depths
 
 
+# A ping is a broadcast that waits its whole timeout for replies: its answer is kept this long, so that
+# polling the figures (several operators, a dashboard) neither waits a second nor floods the workers.
+PING_KEPT_SECONDS = 10
+
+
 def workers_online(timeout: float = 1.0) -> list[str] | None:
     """Names of the workers that answered a ping within `timeout` (None when the broker cannot broadcast)."""
+    kept = cache.get("ops.workers_online")
+    if kept is not None:
+        return kept
     from backend.config.celery import app
 
     try:
@@ -109,6 +118,7 @@ def workers_online(timeout: float = 1.0) -> list[str] | None:
     except Exception as exc:
         log.warning("worker ping unavailable: %s", exc)
         return None
+    cache.set("ops.workers_online", sorted(replies), PING_KEPT_SECONDS)
     return sorted(replies)
 
 

@@ -14,7 +14,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.defaults import permission_denied
 
+from backend.api import errors as api_errors
 from backend.api.serializers import batch_representation
 from backend.api.throttling import BatchCreateThrottle
 from backend.batches import storage
@@ -189,9 +191,11 @@ def cancel(request: HttpRequest, batch_id: UUID) -> HttpResponse:
     return redirect("web:batch", batch_id=batch.pk)
 
 
-# Error pages: plain words, never a stack trace.
+# Error pages: plain words, never a stack trace; under /api/ the API's JSON error shape instead.
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if api_errors.is_api(request):
+        return api_errors.json_error(403, "The request was refused: a form post without its security token.")
     return render(request, "web/error.html", {
         "title": _("Please submit the form again"),
         "message": _("The form's security token was missing or out of date (this happens when a page was open "
@@ -206,10 +210,20 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
             "limit": settings.MAX_FILES_PER_BATCH}
     elif isinstance(exception, SuspiciousOperation):
         message = _("The request was refused because it was malformed or too large. Nothing was stored.")
+    if api_errors.is_api(request):
+        return api_errors.json_error(400, str(message))
     return render(request, "web/error.html", {"title": _("Bad request"), "message": message}, status=400)
 
 
+def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if api_errors.is_api(request):
+        return api_errors.json_error(403)
+    return permission_denied(request, exception)
+
+
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if api_errors.is_api(request):
+        return api_errors.json_error(404)
     return render(request, "web/error.html", {
         "title": _("Not found"),
         "message": _("There is nothing at this address. Batch links are only valid as they were given out."),
@@ -217,6 +231,8 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    if api_errors.is_api(request):
+        return api_errors.json_error(500)
     return render(request, "web/error.html", {
         "title": _("Something went wrong"),
         "message": _("The server hit an unexpected problem. Please try again shortly."),
