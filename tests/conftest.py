@@ -24,6 +24,7 @@ from django.conf import settings as django_settings
 
 from tests.helpers import ROOT, database_url, purge_broker, s3_storage_setting
 from tests.support.s3server import S3Server
+from tests.support.webhooks import Receiver
 
 # ---------------------------------------------------------------------------
 # S3: SeaweedFS on loopback (tests/support/s3server.py)
@@ -202,3 +203,27 @@ def published(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     monkeypatch.setattr(dispatch, "webhook_publish",
                         lambda batch_id, event: sent["webhooks"].append((str(batch_id), event)) or True)
     return sent
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A loopback server that records callbacks."""
+    server = Receiver()
+    yield server
+    server.server.shutdown()
+
+
+# ---------------------------------------------------------------------------
+# Uploads in parts, on each storage backend
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def where(request, settings) -> str:
+    settings.UPLOAD_PART_BYTES = 5 * 1024 * 1024  # S3's smallest part: a 12 MB file in three
+    return request.param
+
+
+@pytest.fixture
+def wav(tmp_path) -> bytes:
+    from tests.support import media
+
+    return media.audio(tmp_path / "talk.wav", seconds=70).read_bytes()  # about 12 MB

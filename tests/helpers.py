@@ -272,3 +272,11 @@ def send_parts(client: Client, name: str, data: bytes, *, declared: int | None =
         return {**upload, "status_code": 201, "refused_parts": refused}
     answer = client.post(f"/api/v1/uploads/{upload['id']}/complete")
     return {"id": upload["id"], **answer.json(), "status_code": answer.status_code, "refused_parts": refused}
+
+
+def nothing_left(upload_id: str) -> bool:
+    """No object and no unfinished multipart upload of this upload remains in storage."""
+    from backend.batches import storage
+
+    prefix = f"uploads/{upload_id}/"
+    return not storage.list_prefix(prefix) and not storage.multipart_in_progress(prefix)

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import http.server
 import io
 import json
-import threading
 import time
 import zipfile
-from collections.abc import Iterator
 
 import jsonschema
 import pytest
@@ -20,10 +15,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from backend.batches import webhooks
 from backend.batches.models import Batch, BatchFile
 from backend.processors import registry
 from tests.helpers import form_fields, photo, post_batch, run_in_process
+from tests.support.webhooks import assert_signed
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1"
@@ -235,86 +230,6 @@ def test_stats_match_a_batch_with_known_outcomes(client, tokens, published, djan
     assert figures["files_per_minute"] == 0.3
     assert set(figures["queue_depth"]) == {"images", "media", "default"}
     assert figures["archive_bytes"] == Batch.objects.get(pk=body["id"]).archive_size > 0
-
-
-# ---------------------------------------------------------------------------
-# Webhooks
-
-
-class Receiver:
-    """A loopback HTTP server recording each POST; answers the status codes in `replies`, then 200."""
-
-    def __init__(self, replies: list[int] | None = None) -> None:
-        self.received: list[tuple[dict, bytes]] = []
-        self.replies = list(replies or [])
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append((dict(self.headers), body))
-                self.send_response(receiver.replies.pop(0) if receiver.replies else 200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.server.shutdown()
-
-
-def assert_signed(headers: dict, body: bytes, secret: str) -> dict:
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(headers["X-Mediaconv-Signature"], expected)
-    return json.loads(body)
-
-
-def test_a_ready_batch_posts_one_signed_callback_retried_until_accepted(
-        client, settings, receiver, published, django_capture_on_commit_callbacks):
-    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
-    settings.WEBHOOK_ALLOW_PRIVATE = True
-    settings.WEBHOOK_SECRET = "site secret"
-    body = post_batch(client, {"a.jpg": photo()}, processor="resize", webhook_url=receiver.url).json()
-    with django_capture_on_commit_callbacks(execute=True):
-        run_in_process(body["id"])
-    assert published["webhooks"] == [(body["id"], "ready")]
-
-    receiver.replies = [503]
-    assert webhooks.deliver(body["id"], "ready") is False, "a 503 is tried again later"
-    assert webhooks.deliver(body["id"], "ready") is True
-    assert webhooks.deliver(body["id"], "ready") is True, "already delivered: nothing is sent"
-    assert len(receiver.received) == 2
-    headers, raw = receiver.received[-1]
-    event = assert_signed(headers, raw, "site secret")
-    assert event["event"] == "batch.ready" and event["batch"]["id"] == body["id"]
-    assert event["batch"]["download_url"].endswith(f"/b/{body['id']}/download")
-    assert Batch.objects.get(pk=body["id"]).webhook_events == ["ready"]
-
-
-def test_callbacks_never_go_to_private_addresses_unless_allowed(client, settings, receiver, published):
-    settings.WEBHOOK_ALLOWED_HOSTS = ["*"]
-    answer = post_batch(client, {"a.jpg": photo()}, processor="resize", webhook_url=receiver.url)
-    assert answer.status_code == 400 and "private address" in answer.json()["fields"]["webhook_url"][0]
-    for url in ("ftp://example.com/x", "http://user:pw@example.com/", "http://[::1]/", "http://localhost/"):
-        answer = post_batch(client, {"a.jpg": photo()}, processor="resize", webhook_url=url)
-        assert answer.status_code == 400 and "webhook_url" in answer.json()["fields"], url
-    settings.WEBHOOK_ALLOWED_HOSTS = [".example.org"]
-    answer = post_batch(client, {"a.jpg": photo()}, processor="resize", webhook_url="https://evil.test/")
-    assert "not among the hosts" in answer.json()["fields"]["webhook_url"][0]
-    # Checked again when sending: a batch whose URL turned private gets nothing.
-    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
-    batch = Batch.objects.create(steps=[{"processor": "resize"}], status="ready", webhook_url=receiver.url)
-    with pytest.raises(webhooks.WebhookRefused):
-        webhooks.deliver(str(batch.pk), "ready")
-    assert receiver.received == []
 
 
 # ---------------------------------------------------------------------------

@@ -6,39 +6,19 @@ from __future__ import annotations
 
 import io
 import shutil
-from datetime import timedelta
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 from backend.batches import storage
 from backend.batches.models import StagedUpload
-from backend.batches.staging import uploads_sweep
 from backend.batches.sweeper import batch_expire_now
-from tests.helpers import download_zip, encode, noisy_image, put_part, run_in_process, send_parts
-from tests.support import images, media
+from tests.helpers import download_zip, nothing_left, put_part, run_in_process, send_parts
+from tests.support import images
 
 API = "/api/v1"
 MIB = 1024 * 1024
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
-def where(request, settings) -> str:
-    settings.UPLOAD_PART_BYTES = 5 * MIB  # S3's smallest part: a 12 MB file in three
-    return request.param
-
-
-@pytest.fixture
-def wav(tmp_path) -> bytes:
-    return media.audio(tmp_path / "talk.wav", seconds=70).read_bytes()  # about 12 MB
-
-
-def nothing_left(upload_id: str) -> bool:
-    """No object and no unfinished multipart upload of this upload remains in storage."""
-    prefix = f"uploads/{upload_id}/"
-    return not storage.list_prefix(prefix) and not storage.multipart_in_progress(prefix)
 
 
 def test_a_file_sent_in_parts_becomes_a_batch_and_is_deleted_with_it(where, wav, client: Client):
@@ -135,26 +115,6 @@ def test_a_part_url_is_good_for_its_own_part_of_its_own_upload_only(where, wav, 
         assert client.get(f"{API}/uploads/{upload['id']}").json()["parts"] == []
 
 
-def test_abandoned_uploads_are_aborted_by_the_sweeper(where, wav, client: Client, settings):
-    left = send_parts(client, "talk.wav", wav, only={1}, complete=False)
-    unused = send_parts(client, "cat.jpg", encode(noisy_image((64, 64)), "JPEG"))
-    young = send_parts(client, "young.wav", wav, only={2}, complete=False)
-    StagedUpload.objects.filter(pk__in=[left["id"], unused["id"]]).update(
-        created_at=timezone.now() - timedelta(seconds=settings.UPLOAD_ABANDON_SECONDS + 60))
-    assert sorted(uploads_sweep()) == sorted([left["id"], unused["id"]])
-    assert nothing_left(left["id"]) and nothing_left(unused["id"])
-    assert client.get(f"{API}/uploads/{young['id']}").json()["parts"] == [{"number": 2, "size": 5 * MIB}]
-
-    # Storage's own leftovers with no row at all (a web process killed midway) go too, once old.
-    StagedUpload.objects.filter(pk=young["id"]).delete()
-    assert young["id"] not in uploads_sweep(), "too young: its web process may still be starting it"
-    later = timezone.now() + timedelta(seconds=settings.UPLOAD_ABANDON_SECONDS + 60)
-    assert young["id"] in uploads_sweep(later)
-    assert nothing_left(young["id"])
-    if where == "s3":
-        assert storage.multipart_in_progress("uploads/") == [] and storage.list_prefix("uploads/") == []
-
-
 def test_the_page_form_takes_uploads_sent_in_parts(where, client: Client):
     photo = send_parts(client, "cat.jpg", images.phone_jpeg("chelsea"))
     response = client.post("/", {"processor": "thumbnail", "thumbnail-size": "64", "thumbnail-square": "on",
@@ -176,11 +136,3 @@ def test_starting_an_upload_checks_what_it_can(client: Client, settings):
     assert missing.status_code == 404
 
 
-def test_a_completion_cut_short_after_joining_completes_on_the_next_try(where, wav, client: Client):
-    """The web process died after storage joined the parts and before the row said so."""
-    sent = send_parts(client, "talk.wav", wav, complete=False)
-    upload = StagedUpload.objects.get(pk=sent["id"])
-    parts = storage.multipart_parts(upload.key, upload.storage_upload_id)
-    storage.multipart_complete(upload.key, upload.storage_upload_id, {n: etag for n, (_, etag) in parts.items()})
-    again = client.post(f"{API}/uploads/{sent['id']}/complete")
-    assert again.status_code == 200 and again.json()["content_type"] == "audio/wav"

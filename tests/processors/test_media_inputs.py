@@ -29,23 +29,6 @@ def post(client, files: dict[str, bytes], processor: str):
                                  "files": [SimpleUploadedFile(n, c) for n, c in files.items()]})
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("clip.mp4", "video/mp4"), ("clip.mov", "video/quicktime"), ("clip.mkv", "video/x-matroska"),
-    ("clip.avi", "video/x-msvideo"), ("clip.webm", "video/webm"),
-])
-def test_video_containers_are_recognised_by_their_bytes(tmp_path, name, expected):
-    path = media.video(tmp_path / name, seconds=0.5)
-    renamed = SimpleUploadedFile("no-extension", path.read_bytes())
-    assert sniff(renamed).content_type == expected
-
-
-@pytest.mark.parametrize(("name", "expected"), [
-    ("tone.wav", "audio/wav"), ("tone.flac", "audio/flac"), ("tone.ogg", "audio/ogg"), ("tone.mp3", "audio/mpeg"),
-])
-def test_audio_formats_are_recognised_by_their_bytes(tmp_path, name, expected):
-    assert sniff(SimpleUploadedFile("x", media.audio(tmp_path / name, 0.5).read_bytes())).content_type == expected
-
-
 @pytest.mark.parametrize("name", ["movie.mp4", "movie.avi", "movie.mkv", "list.m3u8"])
 @pytest.mark.parametrize("content", [PLAYLIST, CONCAT], ids=["hls", "ffconcat"])
 def test_playlists_are_refused_at_upload_whatever_their_name(client, name, content):
