@@ -2,9 +2,10 @@
 
 Runs on the machine's Postgres and Redis and a SeaweedFS S3 server it starts on
 loopback, like the integration tests; web is gunicorn, workers are real Celery
-processes. Prints a table and writes the same figures to bench/results.json.
+processes. Prints a table and writes the same figures as JSON (to --out, else to
+mediaconv-bench-results.json in the system's temporary folder, never into the source tree).
 
-    python -m bench [--quick] [--images N] [--out bench/results.json]
+    python -m bench [--quick] [--images N] [--out results.json]
 """
 
 from __future__ import annotations
@@ -543,7 +544,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
     parser.add_argument("--images", type=int, help="images per end-to-end batch (default 100, quick 8)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    parser.add_argument("--out", help="where to write the figures as JSON (default: mediaconv-bench-results.json "
+                                      "in the system's temporary folder, outside the source tree)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) for a look afterwards")
     parser.add_argument("--only", help="comma-separated figures to take: processors, fairness, memory, video, upload, "
                                        "parts (default: all)")
@@ -597,8 +599,10 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
     table = report(results)
     print("\n" + table)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nFigures written to {args.out}")
+    out = Path(args.out) if args.out else Path(tempfile.gettempdir()) / "mediaconv-bench-results.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nFigures written to {out}")
 
 
 if __name__ == "__main__":
