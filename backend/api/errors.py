@@ -13,9 +13,10 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from backend.batches.steps import json_text_problem
+from backend.batches.steps import MAX_JSON_CHARS, json_text_problem
 
 PREFIX = "/api/"
+MAX_JSON_BODY_BYTES = 4 * MAX_JSON_CHARS  # every character in UTF-8's longest form
 MESSAGES = {
     400: "The request could not be understood (malformed, or too many fields); nothing was stored.",
     403: "The request was refused.",
@@ -46,8 +47,11 @@ class BoundedJSONParser(JSONParser):
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
         encoding = (parser_context or {}).get("encoding", "utf-8")
+        body = stream.read(MAX_JSON_BODY_BYTES + 1) if stream is not None else b""
+        if len(body) > MAX_JSON_BODY_BYTES:  # read no further: the web holds at most this much of it
+            raise ParseError(f"The JSON body was refused: at most {MAX_JSON_BODY_BYTES:,} bytes.")
         try:
-            text = stream.read().decode(encoding)
+            text = body.decode(encoding)
         except (UnicodeDecodeError, LookupError) as exc:
             raise ParseError(f"The body is not valid {encoding} text.") from exc
         problem = json_text_problem(text)

@@ -55,7 +55,7 @@ def test_too_many_form_fields_is_a_json_400(settings):
 
 @pytest.mark.parametrize("where", ["uploads", "parts"])
 @pytest.mark.parametrize("bomb", ["[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000,
-                                  '{"parts": [' + "1," * 200_000 + "1]}"])
+                                  '{"parts": [' + "1," * 200_000 + "1]}", '{"name": "' + "x" * 50_000_000 + '"}'])
 def test_json_bodies_too_deep_or_too_large_are_a_json_400(where, bomb):
     client = Client()
     path = f"{API}/uploads"

@@ -15,21 +15,14 @@ from backend.processors import raw
 from backend.processors.imaging import DECODERS
 from tests.support import images, media
 
-NEW_INPUTS = {
-    "iphone.heic": (images.phone_heic, "image/heif"),
-    "burst.heic": (images.burst_heic, "image/heif"),
-    "alpha.avif": (images.avif_with_alpha, "image/avif"),
-    "rocket.jxl": (images.jpeg_xl, "image/jxl"),
-    "camera.dng": (lambda: images.camera_dng(orientation=6), "image/x-adobe-dng"),
-}
 # NEF and ARW are TIFF structures told apart by their maker; the test files are DNG's layout under
 # those makers' names (no camera's own file can be made here), which LibRaw decodes the same way.
 CAMERA_MAKERS = {"image/x-nikon-nef": "NIKON CORPORATION", "image/x-sony-arw": "SONY"}
 
 
-@pytest.mark.parametrize("name", NEW_INPUTS)
+@pytest.mark.parametrize("name", images.NEWER_FORMATS)
 def test_each_new_format_is_recognised_from_its_bytes(name):
-    make, content_type = NEW_INPUTS[name]
+    make, content_type = images.NEWER_FORMATS[name]
     assert sniff(io.BytesIO(make())).content_type == content_type
 
 

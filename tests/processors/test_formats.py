@@ -15,14 +15,6 @@ from backend.processors.transform import Thumbnail
 from tests.helpers import download_zip, post_batch, wait_for_batch
 from tests.support import images
 
-NEW_INPUTS = {
-    "iphone.heic": (images.phone_heic, "image/heif"),
-    "burst.heic": (images.burst_heic, "image/heif"),
-    "alpha.avif": (images.avif_with_alpha, "image/avif"),
-    "rocket.jxl": (images.jpeg_xl, "image/jxl"),
-    "camera.dng": (lambda: images.camera_dng(orientation=6), "image/x-adobe-dng"),
-}
-
 
 def test_camera_raw_is_white_balanced_and_a_thumbnail_demosaics_at_half_size(tmp_path):
     """The sensor sees green twice as strongly as red: without the camera's white balance the
@@ -53,7 +45,7 @@ def test_the_api_refuses_a_huge_heic_with_a_sentence():
 @pytest.mark.integration
 def test_every_new_format_in_and_out_through_a_real_worker(processes, s3_server):
     processes.start("worker", "--concurrency", "1", WORKER_QUEUES="images,default")
-    files = {name: make() for name, (make, _) in NEW_INPUTS.items()}
+    files = {name: make() for name, (make, _) in images.NEWER_FORMATS.items()}
     response = post_batch(Client(), files, steps=[{"processor": "convert", "options": {"format": "PNG"}}])
     assert response.status_code == 201, response.json()
     batch = wait_for_batch(response.json()["id"], timeout=120)

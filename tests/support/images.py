@@ -224,3 +224,13 @@ def camera_dng(name: str = "chelsea", orientation: int = 1, make: str = "TestCam
                 value = declared[0] if tag == 256 else declared[1]
                 data[at + 8:at + 8 + size] = value.to_bytes(size, "little")
     return bytes(data)
+
+
+# The formats added after JPEG, PNG, WebP, GIF, TIFF and BMP: a file of each, with the type sniffing gives it.
+NEWER_FORMATS = {
+    "iphone.heic": (phone_heic, "image/heif"),
+    "burst.heic": (burst_heic, "image/heif"),
+    "alpha.avif": (avif_with_alpha, "image/avif"),
+    "rocket.jxl": (jpeg_xl, "image/jxl"),
+    "camera.dng": (lambda: camera_dng(orientation=6), "image/x-adobe-dng"),
+}
