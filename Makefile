@@ -60,7 +60,7 @@ messages: $(VENV)/.dev
 ## Single processes, for running the parts separately (e.g. against Postgres and Redis from .env).
 web: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
-	$(PY) -m gunicorn backend.config.wsgi --bind 127.0.0.1:8000
+	$(PY) -m gunicorn backend.config.wsgi --bind 127.0.0.1:8000 --no-control-socket
 worker: $(VENV)/.runtime
 	$(PY) -m workers worker
 beat: $(VENV)/.runtime

@@ -10,7 +10,8 @@ case "${1:-web}" in
     web)
         prepare
         # nginx buffers request bodies; threads keep the web answering even when reached directly.
-        exec gunicorn backend.config.wsgi --bind 0.0.0.0:8000 --workers "${WEB_CONCURRENCY:-3}" \
+        # No control socket: its default path is one per host, shared by every instance on it.
+        exec gunicorn backend.config.wsgi --bind 0.0.0.0:8000 --workers "${WEB_CONCURRENCY:-3}" --no-control-socket \
             --worker-class gthread --threads "${WEB_THREADS:-8}" \
             --timeout "${WEB_TIMEOUT:-900}" --access-logfile - --forwarded-allow-ips '*'
         ;;

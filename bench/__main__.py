@@ -152,7 +152,7 @@ class Stack:
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         self.web = self.spawn([sys.executable, "-m", "gunicorn", "backend.config.wsgi", "--bind",
-                               f"127.0.0.1:{port}", "--workers", "1", "--timeout", "900"], "web")
+                               f"127.0.0.1:{port}", "--workers", "1", "--timeout", "900", "--no-control-socket"], "web")
         self.spawn([sys.executable, "-m", "workers", "beat"], "beat")
         self.roles[self.s3.process.pid] = "s3"
         self.wait_http(self.base + "/healthz")

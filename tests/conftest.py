@@ -118,7 +118,7 @@ class Processes:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         command = argv or [sys.executable, "-m", "gunicorn", "backend.config.wsgi", "--bind", "{bind}",
-                           "--workers", "2"]
+                           "--no-control-socket", "--workers", "2"]
         command = [item.replace("{bind}", f"127.0.0.1:{port}") for item in command]
         log = open(self.logdir / f"web-{len(self.running)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(command, cwd=ROOT, env=self.env(**env), stdout=log, stderr=subprocess.STDOUT,

@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.utils.crypto import salted_hmac
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "var"))
@@ -273,7 +274,10 @@ SPECTACULAR_SETTINGS = {
 # ".example.com": that domain and its subdomains; empty: no callbacks), signed with WEBHOOK_SECRET.
 WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS")
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE")  # loopback and private networks (tests, intranets)
-WEBHOOK_SECRET = os.environ.get("WEBHOOK_SECRET") or SECRET_KEY
+# Without one, a key derived from SECRET_KEY (a receiver that checks signatures never learns the site's own
+# secret): `python manage.py shell -c "from django.conf import settings; print(settings.WEBHOOK_SECRET)"`.
+WEBHOOK_SECRET = os.environ.get("WEBHOOK_SECRET") or salted_hmac("mediaconv.webhooks", "signing",
+                                                                  secret=SECRET_KEY).hexdigest()
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
 SITE_URL = os.environ.get("SITE_URL", "")  # e.g. https://convert.example.com, for absolute links in callbacks
 

@@ -19,6 +19,7 @@ import contextlib
 import ctypes
 import json
 import logging
+import math
 import os
 import resource
 import shutil
@@ -275,9 +276,13 @@ def run(arguments: list[str], *, cwd: Path, duration: float | None, progress: Pr
     progress(1.0)
 
 
-def loudness_measure(source: Path, loudnorm: str, limit: float) -> dict[str, str]:
+LOUDNESS_MEASURES = ("input_i", "input_tp", "input_lra", "input_thresh", "target_offset")
+
+
+def loudness_measure(source: Path, loudnorm: str, limit: float) -> dict[str, float]:
     """The first pass of two-pass loudness normalisation: loudnorm's measurements of the first
-    audio track (input_i, input_tp, input_lra, input_thresh, target_offset)."""
+    audio track (input_i, input_tp, input_lra, input_thresh, target_offset), as numbers: they go
+    into the second pass's filter string, so nothing but a finite number may come through."""
     command = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "info", *INPUT_GUARDS, "-i", source.name,
                "-map", "0:a:0", "-af", f"{loudnorm}:print_format=json", "-f", "null", "-"]
     try:
@@ -292,9 +297,14 @@ def loudness_measure(source: Path, loudnorm: str, limit: float) -> dict[str, str
         measured = json.loads(text[start:end + 1]) if completed.returncode == 0 and start >= 0 else None
     except ValueError:
         measured = None
-    if not measured or "input_i" not in measured:
+    try:
+        numbers = {key: float(measured[key]) for key in LOUDNESS_MEASURES}
+    except (KeyError, TypeError, ValueError):
+        numbers = {}
+    if not numbers or not all(math.isfinite(value) for value in numbers.values()):
+        # A silent track measures -inf; anything else unreadable is not a normal media file.
         raise ProcessingError(gettext_noop("could not be measured for loudness"))
-    return measured
+    return numbers
 
 
 def _read_progress(stream, state: dict) -> None:  # noqa: ANN001 - a pipe

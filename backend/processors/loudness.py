@@ -40,9 +40,9 @@ class Loudness(FfmpegProcessor):
         progress(0.05)
         measured = ffmpeg.loudness_measure(source, loudnorm, limit)
         progress(0.4)
-        second = (f"{loudnorm}:measured_I={measured['input_i']}:measured_TP={measured['input_tp']}"
-                  f":measured_LRA={measured['input_lra']}:measured_thresh={measured['input_thresh']}"
-                  f":offset={measured['target_offset']}:linear=true")
+        second = (f"{loudnorm}:measured_I={measured['input_i']:.2f}:measured_TP={measured['input_tp']:.2f}"
+                  f":measured_LRA={measured['input_lra']:.2f}:measured_thresh={measured['input_thresh']:.2f}"
+                  f":offset={measured['target_offset']:.2f}:linear=true")
         # loudnorm works at 192 kHz; the result keeps the input's rate.
         rate = str(info.audio.sample_rate or 48000)
         if info.video is not None:

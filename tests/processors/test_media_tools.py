@@ -168,3 +168,31 @@ def test_a_web_without_ffmpeg_offers_video_types_when_its_media_workers_have_it(
     assert registry.get("video_mp4") is None and registry.get("media_trim") is None
     settings.MEDIA_ON_WORKERS = True
     assert registry.get("video_mp4") is not None and registry.get("media_trim") is not None
+
+
+@pytest.mark.parametrize("measured", [
+    '"input_i": "-23.0:af=volume=99", "input_tp": "-1", "input_lra": "5", "input_thresh": "-33", "target_offset": "0"',
+    '"input_i": "-inf", "input_tp": "-inf", "input_lra": "0", "input_thresh": "-70", "target_offset": "0"',
+    '"input_i": "-23", "input_tp": "-1", "input_lra": "5", "input_thresh": "-33"',
+    '"input_i": ["-23"], "input_tp": "-1", "input_lra": "5", "input_thresh": "-33", "target_offset": "0"',
+], ids=["filter-text", "silence", "missing", "not-a-number"])
+def test_loudness_measurements_are_numbers_or_the_file_fails(monkeypatch, tmp_path, measured):
+    """What the first pass prints goes into the second pass's filter string: only finite numbers do."""
+    from backend.processors import ffmpeg
+
+    def first_pass(*args, **kwargs):
+        return subprocess.CompletedProcess(args, 0, b"", ("[Parsed_loudnorm_0 @ 0x1]\n{" + measured + "}\n").encode())
+
+    monkeypatch.setattr(ffmpeg.subprocess, "run", first_pass)
+    with pytest.raises(ProcessingError, match="could not be measured for loudness"):
+        ffmpeg.loudness_measure(tmp_path / "a.wav", "loudnorm=I=-23", 60)
+
+
+def test_loudness_measurements_come_back_as_numbers(monkeypatch, tmp_path):
+    from backend.processors import ffmpeg
+
+    printed = b'{"input_i": "-31.40", "input_tp": "-9.5", "input_lra": "6.1", "input_thresh": "-41.8", ' \
+              b'"target_offset": "0.3"}'
+    monkeypatch.setattr(ffmpeg.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, b"", printed))
+    assert ffmpeg.loudness_measure(tmp_path / "a.wav", "loudnorm=I=-23", 60) == {
+        "input_i": -31.4, "input_tp": -9.5, "input_lra": 6.1, "input_thresh": -41.8, "target_offset": 0.3}

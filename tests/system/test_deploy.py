@@ -183,3 +183,27 @@ def test_a_worker_host_starts_with_the_sites_settings_without_the_web_static_fol
     result = subprocess.run([sys.executable, "-c", "import django; django.setup(); from backend.config import celery"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_no_gunicorn_opens_the_hosts_one_control_socket():
+    """gunicorn's control socket has one default path per host: every instance on it would share it."""
+    from backend.ops.management.commands.runstack import web_command
+
+    assert "--no-control-socket" in web_command("127.0.0.1:8000")
+    for path in ("backend/docker-entrypoint.sh", "Makefile"):
+        for line in (ROOT / path).read_text().splitlines():
+            if "gunicorn backend.config.wsgi" in line:
+                assert "--no-control-socket" in line, f"{path}: {line}"
+
+
+def test_callbacks_are_not_signed_with_the_sites_own_secret(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"WEBHOOK_SECRET", "DJANGO_SETTINGS_MODULE"}}
+    env.update(SECRET_KEY="the-site-secret-" + "x" * 40, DATA_DIR=str(tmp_path))
+    code = "import django; django.setup(); from django.conf import settings; print(settings.WEBHOOK_SECRET)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**env, "DJANGO_SETTINGS_MODULE": "backend.config.settings"}, check=True)
+    secret = done.stdout.strip().splitlines()[-1]
+    assert len(secret) >= 40 and "the-site-secret" not in secret
+    again = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                           env={**env, "DJANGO_SETTINGS_MODULE": "backend.config.settings"}, check=True)
+    assert again.stdout.strip().splitlines()[-1] == secret, "the same on every process of the site"

@@ -57,7 +57,8 @@ def test_every_process_starts_from_the_lock_alone_and_a_file_is_processed(runtim
                         LOG_FORMAT="plain")
     web_port, flower_port = free_port(), free_port()
     commands = {
-        "web": [str(runtime_python), "-m", "gunicorn", "backend.config.wsgi", "--bind", f"127.0.0.1:{web_port}"],
+        "web": [str(runtime_python), "-m", "gunicorn", "backend.config.wsgi", "--bind", f"127.0.0.1:{web_port}",
+                "--no-control-socket"],
         "worker": [str(runtime_python), "-m", "workers", "worker", "--concurrency", "1"],
         "beat": [str(runtime_python), "-m", "workers", "beat"],
         "flower": [str(runtime_python), "-m", "celery", "-A", "backend.config", "flower", "--address=127.0.0.1",

@@ -15,7 +15,8 @@ def web_command(bind: str) -> list[str]:
     """gunicorn for the embedded default, which has no nginx in front to take slow uploads:
     threads, so a few clients sending a byte at a time pin threads, not the whole server."""
     return [sys.executable, "-m", "gunicorn", "backend.config.wsgi", "--bind", bind, "--workers", "2",
-            "--worker-class", "gthread", "--threads", "32", "--timeout", "300", "--access-logfile", "-"]
+            "--worker-class", "gthread", "--threads", "32", "--timeout", "300", "--access-logfile", "-",
+            "--no-control-socket"]  # its default path is one per host, shared by every instance on it
 
 
 class Command(BaseCommand):
