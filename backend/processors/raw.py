@@ -16,7 +16,10 @@ from typing import IO
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import rawpy
+from django.utils.translation import gettext_noop
 from PIL import Image, ImageFile, TiffImagePlugin
+
+from .base import ProcessingError
 
 FORMAT = "RAW"
 # What each camera's files are, told from the TIFF structure they share.
@@ -110,6 +113,11 @@ class CameraRawImageFile(ImageFile.ImageFile):
     def load(self) -> object:
         if self._im is None and getattr(self, "_raw", None) is not None:
             try:
+                sensor = self._raw.raw_image_visible
+                # A sensor of one value is no photograph: its data was left out (a DNG without its strips)
+                # or blanked, and would come out as a black picture marked done.
+                if sensor.size == 0 or sensor.min() == sensor.max():
+                    raise ProcessingError(gettext_noop("has no image data: its sensor data is missing or blank"))
                 pixels = self._raw.postprocess(use_camera_wb=True, output_bps=8, half_size=self._half_size)
             except rawpy.LibRawError as exc:
                 raise OSError("its sensor data could not be decoded") from exc

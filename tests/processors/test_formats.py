@@ -10,9 +10,10 @@ import pytest
 from django.test import Client
 from PIL import Image
 
+from backend.processors.base import ProcessingError
 from backend.processors.imaging import DECODERS, run_image_chain
 from backend.processors.transform import Thumbnail
-from tests.helpers import download_zip, post_batch, wait_for_batch
+from tests.helpers import download_zip, post_batch, run_in_process, wait_for_batch
 from tests.support import images
 
 
@@ -91,3 +92,19 @@ def test_every_new_format_in_and_out_through_a_real_worker(processes, s3_server)
         assert Image.open(io.BytesIO(data)).format == fmt and Image.open(io.BytesIO(data)).size == (512, 512)
         sizes[fmt, quality] = len(data)
     assert sizes["AVIF", 30] < sizes["AVIF", 90] and sizes["JXL", 30] < sizes["JXL", 90]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("blank", [0, 64, 1000, 4095], ids=["zeros", "black-level", "grey", "white"])
+def test_a_raw_file_without_image_data_fails_with_a_sentence_never_a_black_picture(tmp_path, blank, published):
+    """Any one value over the whole sensor: data left out or wiped. The file fails, with its reason."""
+    source = tmp_path / "empty.dng"
+    source.write_bytes(images.camera_dng(blank=blank))
+    with pytest.raises(ProcessingError, match="has no image data"):
+        run_image_chain([(Thumbnail(), {"size": 100, "square": False})], source, tmp_path, lambda _: None)
+    answer = post_batch(Client(), {"empty.dng": source.read_bytes(), "cat.dng": images.camera_dng()},
+                        processor="thumbnail", options={"size": 64})
+    batch = run_in_process(answer.json()["id"])
+    states = dict(batch.files.values_list("original_name", "status"))
+    assert states == {"empty.dng": "failed", "cat.dng": "done"}
+    assert batch.files.get(original_name="empty.dng").error == "Has no image data: its sensor data is missing or blank."

@@ -163,11 +163,12 @@ KINDS = {
 
 
 def camera_dng(name: str = "chelsea", orientation: int = 1, make: str = "TestCam", dng: bool = True,
-               declared: tuple[int, int] | None = None) -> bytes:
+               declared: tuple[int, int] | None = None, blank: int | None = None) -> bytes:
     """The photograph seen through an RGGB Bayer filter: 12-bit sensor values over a black level,
     greens stronger than red and blue (so the camera's white balance must be applied), the
     orientation in the TIFF tag. `dng=False` leaves out the DNG version: a TIFF a camera maker's
-    RAW format is built on. `declared` overrides the width and height the header states."""
+    RAW format is built on. `declared` overrides the width and height the header states; `blank`
+    gives every sensor value that one number (a file whose image data is missing or wiped)."""
     import tifffile
 
     rgb = np.asarray(photo(name).convert("RGB"), dtype=np.float64) / 255
@@ -179,6 +180,8 @@ def camera_dng(name: str = "chelsea", orientation: int = 1, make: str = "TestCam
     for (dy, dx), channel in {(0, 0): 0, (0, 1): 1, (1, 0): 1, (1, 1): 2}.items():
         values = rgb[dy::2, dx::2, channel] * gains[channel] * (white - black) + black
         mosaic[dy::2, dx::2] = values.round().astype(np.uint16)
+    if blank is not None:
+        mosaic[:] = blank
     neutral = [int(g * 10000) for g in gains]
     # XYZ to this sensor: to linear sRGB, then the sensor's gains (what a camera's DNG states).
     xyz_to_srgb = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415], [0.0557, -0.2040, 1.0570]])
