@@ -3,6 +3,7 @@ and whether this service takes it: the one check of uploaded files, for the page
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO
@@ -13,8 +14,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from PIL import Image, UnidentifiedImageError
 
-from backend.processors import raw
-from backend.processors.imaging import DECODERS, animation_problem
+from backend.processors import headers, raw
+from backend.processors.imaging import DECODERS, animation_problem, count_frames
 
 from .names import safe_filename
 
@@ -87,6 +88,16 @@ def sniff(fileobj: IO[bytes]) -> Sniffed:
     if not fileobj.read(1):
         raise UploadRefused(_("is empty"))
     fileobj.seek(0)
+    head = fileobj.read(16)
+    fileobj.seek(0)
+    if headers.is_jxl(head):  # its decoder decodes on opening: the header is read without it
+        try:
+            width, height = headers.jxl_size(fileobj)
+        except headers.HeaderError:
+            return Sniffed(UNKNOWN)
+        finally:
+            fileobj.seek(0)
+        return _judged(Sniffed("image/jxl", width, height), frames=1)  # its frames: the worker counts them
     try:
         # Only the header is read here: cheap, and no pixel is decoded.
         with Image.open(fileobj, formats=DECODERS) as image:
@@ -94,9 +105,9 @@ def sniff(fileobj: IO[bytes]) -> Sniffed:
             # One MIME type per format, except camera RAW, whose decoder tells the camera's format.
             mime = image.get_format_mimetype() if image.format == raw.FORMAT else Image.MIME.get(image.format or "")
             mime = mime or UNKNOWN
-            try:  # read from the header, or by skipping frames undecoded
-                frames = getattr(image, "n_frames", 1)
-            except (OSError, SyntaxError, ValueError, EOFError):
+            try:  # from the header, by skipping frames undecoded, or a TIFF's directories up to the budget
+                frames = count_frames(image)
+            except (OSError, SyntaxError, ValueError, EOFError, struct.error):
                 frames = 1  # a damaged animation: the worker says so
     except Image.DecompressionBombError:
         raise UploadRefused(_too_many_pixels()) from None
@@ -110,6 +121,12 @@ def sniff(fileobj: IO[bytes]) -> Sniffed:
         return Sniffed(media_type(head))
     finally:
         fileobj.seek(0)
+    return _judged(Sniffed(mime, width, height), frames)
+
+
+def _judged(sniffed: Sniffed, frames: int) -> Sniffed:
+    """The image's pixel and frame budgets, from what its header says."""
+    width, height = sniffed.width, sniffed.height
     if width * height > settings.MAX_IMAGE_PIXELS:
         raise UploadRefused(_too_many_pixels(width, height))
     if width < 1 or height < 1:
@@ -118,7 +135,7 @@ def sniff(fileobj: IO[bytes]) -> Sniffed:
         raise UploadRefused(_("is an animation too large to process: at most %(frames)s frames and %(pixels)s "
                               "megapixels over all frames are accepted") % {
             "frames": settings.MAX_ANIMATION_FRAMES, "pixels": f"{settings.MAX_ANIMATION_PIXELS / 1e6:g}"})
-    return Sniffed(mime, width, height)
+    return sniffed
 
 
 def media_type(head: bytes) -> str:

@@ -7,11 +7,11 @@ from pathlib import Path
 from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from . import ffmpeg
 from .base import ProcessingError, Processor, Progress
-from .imaging import DECODE_ERRORS, DECODERS, IMAGE_TYPES, run_image_chain
+from .imaging import DECODE_ERRORS, IMAGE_TYPES, open_image, run_image_chain
 from .media import HEIGHTS, AudioToMp3, VideoToMp4
 from .transform import ConvertFormat, Resize
 
@@ -61,7 +61,9 @@ class WebReady(Processor):
 
 def _is_image(path: Path) -> bool:
     try:
-        with Image.open(path, formats=DECODERS):
+        with open_image(path):
             return True
+    except ProcessingError:
+        return True  # an image over its budget, or damaged: the image chain says which
     except (UnidentifiedImageError, *DECODE_ERRORS):
         return False

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.utils.translation import gettext_noop
 from PIL import Image, ImageCms, ImageOps, ImageSequence
 
-from . import raw
+from . import headers, raw
 from .base import ProcessingError, Processor, Progress
 from .icc import colour_only
 
@@ -101,14 +101,14 @@ def run_image_chain(steps: Sequence[tuple[ImageProcessor, dict]], source: Path, 
                     progress: Progress) -> list[Path]:
     """Decode once, apply every step to every frame, encode once."""
     try:
-        with Image.open(source, formats=DECODERS) as image:
+        with open_image(source) as image:
             pixels_check(image)
             source_format = image.format or "PNG"
             encoding = Encoding(format=READ_ONLY_FORMATS.get(source_format, source_format),
                                 source_icc=image.info.get("icc_profile"))
             for processor, options in steps:
                 processor.adjust_encoding(encoding, options)
-            frame_count = 1 if image.format in PRIMARY_IMAGE_FORMATS else getattr(image, "n_frames", 1)
+            frame_count = 1 if image.format in PRIMARY_IMAGE_FORMATS else count_frames(image)
             if frame_count > 1:
                 for processor, _ in steps:
                     if processor.animation == "refuse":
@@ -149,16 +149,45 @@ def run_image_chain(steps: Sequence[tuple[ImageProcessor, dict]], source: Path, 
     return [target]
 
 
+def open_image(source: Path) -> Image.Image:
+    """Open an image to decode it, its pixel budget judged first from a header read without the
+    decoder where the decoder itself would decode on opening (JPEG XL)."""
+    with open(source, "rb") as handle:
+        if headers.is_jxl(handle.read(16)):
+            try:
+                width, height = headers.jxl_size(handle)
+            except headers.HeaderError as exc:
+                raise ProcessingError(gettext_noop("could not be read: the image is damaged or incomplete")) from exc
+            _pixels_within_budget(width, height)
+    return Image.open(source, formats=DECODERS)
+
+
+def count_frames(image: Image.Image) -> int:
+    """How many frames (pages) an opened image has, TIFF pages counted from their directories up to
+    one past the budget (Pillow walks them at a cost that grows faster than their number)."""
+    if image.format == "TIFF" and image.fp is not None:
+        position = image.fp.tell()
+        try:
+            return headers.tiff_page_count(image.fp, settings.MAX_ANIMATION_FRAMES + 1)
+        finally:
+            image.fp.seek(position)
+    return getattr(image, "n_frames", 1)
+
+
 def pixels_check(image: Image.Image) -> None:
     """Refuse an opened image over the pixel budget, or an animation over the frame budgets (header only)."""
     width, height = image.size
+    _pixels_within_budget(width, height)
+    problem = animation_problem(width, height, count_frames(image))
+    if problem:
+        raise problem
+
+
+def _pixels_within_budget(width: int, height: int) -> None:
     if width * height > settings.MAX_IMAGE_PIXELS:
         raise ProcessingError(gettext_noop("is too large (%(width)s×%(height)s); at most %(limit)s "
                                            "pixels"), width=width,
                               height=height, limit=f"{settings.MAX_IMAGE_PIXELS:,}")
-    problem = animation_problem(width, height, getattr(image, "n_frames", 1))
-    if problem:
-        raise problem
 
 
 def animation_problem(width: int, height: int, frames: int) -> ProcessingError | None:
@@ -329,12 +358,12 @@ def preview_make(source: Path, target: Path) -> Path | None:
             small = preview_frame(_last_written["frame"])
             _last_written.update(path=None, frame=None)
         else:
-            with Image.open(source, formats=DECODERS) as image:
+            with open_image(source) as image:
                 if image.width * image.height > settings.MAX_IMAGE_PIXELS:
                     return None
                 image.draft("RGB", (PREVIEW_SIDE, PREVIEW_SIDE))  # JPEG and RAW decode smaller for it
                 small = preview_frame(upright(image))
         small.save(target, "WEBP", quality=70, method=2)
-    except (Image.UnidentifiedImageError, *DECODE_ERRORS):
+    except (Image.UnidentifiedImageError, ProcessingError, *DECODE_ERRORS):
         return None
     return target

@@ -237,3 +237,55 @@ NEWER_FORMATS = {
     "rocket.jxl": (jpeg_xl, "image/jxl"),
     "camera.dng": (lambda: camera_dng(orientation=6), "image/x-adobe-dng"),
 }
+
+
+def jxl_declaring(width: int, height: int, container: bool = False, tail: bytes = b"\x00" * 64) -> bytes:
+    """A JPEG XL codestream whose SizeHeader declares `width`×`height`, followed by `tail` (no real
+    image): what a decompression bomb looks like to a reader of headers. In a container's `jxlc` box
+    with `container`."""
+    bits: list[int] = []
+
+    def put(value: int, count: int) -> None:
+        bits.extend((value >> shift) & 1 for shift in range(count))
+
+    def dimension(value: int) -> None:
+        for selector, count in enumerate((9, 13, 18, 30)):
+            if value - 1 < 1 << count:
+                put(selector, 2)
+                put(value - 1, count)
+                return
+        raise ValueError(value)
+
+    put(0, 1)  # not a multiple-of-8 small size
+    dimension(height)
+    put(0, 3)  # no ratio: the width follows
+    dimension(width)
+    bits.extend([0] * (-len(bits) % 8))
+    header = bytes(sum(bit << index for index, bit in enumerate(bits[i:i + 8])) for i in range(0, len(bits), 8))
+    codestream = b"\xff\x0a" + header + tail
+    if not container:
+        return codestream
+    signature = b"\x00\x00\x00\x0cJXL \x0d\x0a\x87\x0a"
+    ftyp = b"\x00\x00\x00\x14ftypjxl \x00\x00\x00\x00jxl "
+    exif = b"\x00\x00\x00\x10Exif\x00\x00\x00\x00MM\x00*"
+    return signature + ftyp + exif + len(codestream + b"12345678").to_bytes(4, "big") + b"jxlc" + codestream
+
+
+def tiff_pages(count: int, loop: bool = False) -> bytes:
+    """A TIFF chaining `count` one-pixel pages in as few bytes as a page can take, the last one pointing
+    back to the first with `loop`."""
+    import struct
+
+    page = 2 + 12 * 8 + 4  # eight entries: the least a page needs
+    body = bytearray(b"II*\x00" + struct.pack("<I", 8))
+    pixel = 8 + count * page
+    for index in range(count):
+        offset = 8 + index * page
+        next_offset = offset + page if index + 1 < count else (8 if loop else 0)
+        entries = [(256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1),
+                   (273, 4, 1, pixel), (278, 3, 1, 1), (279, 4, 1, 1)]
+        body += struct.pack("<H", len(entries))
+        for tag, kind, number, value in entries:
+            body += struct.pack("<HHII", tag, kind, number, value)
+        body += struct.pack("<I", next_offset)
+    return bytes(body + b"\x80")
