@@ -27,7 +27,8 @@ from backend.processors.schema import options_schema
 from backend.web.multipart import upload_complete
 
 from . import serializers
-from .errors import BoundedJSONParser, json_error
+from .errors import json_error
+from .parsers import BoundedJSONParser
 from .permissions import ApiClient, NotFromAnotherSite, Operator
 from .throttling import BatchCreateThrottle, UploadStartThrottle
 
