@@ -33,10 +33,10 @@ class ImageFileField(forms.FileField):
             raise forms.ValidationError(_("The image may be at most %(limit)s MB.") % {"limit": limit})
         try:
             file.seek(0)
+            # The header only: the web decodes no upload's pixels (the worker does, and says if it cannot).
             with Image.open(file, formats=("PNG", "WEBP", "JPEG", "GIF")) as image:
                 if image.width * image.height > self.max_pixels:
                     raise forms.ValidationError(_("The image is too large: at most 4096×4096 pixels."))
-                image.load()
         except forms.ValidationError:
             raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):

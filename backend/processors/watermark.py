@@ -11,11 +11,13 @@ from pathlib import Path
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
-from PIL import Image, ImageDraw
+from django.utils.translation import gettext_noop
+from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from . import text as text_render
+from .base import ProcessingError
 from .fields import ColourField, ImageFileField
-from .imaging import ImageProcessor
+from .imaging import DECODE_ERRORS, ImageProcessor
 
 POSITIONS = [
     ("top-left", _("Top left")), ("top", _("Top centre")), ("top-right", _("Top right")),
@@ -227,8 +229,16 @@ class ImageWatermark(ImageProcessor):
         return apply_mark(image, mark, options["position"], margin, max(width // 2, 10))
 
 
+LOGO_FORMATS = ("PNG", "WEBP", "JPEG", "GIF")  # what the logo field takes (fields.ImageOptionField)
+
+
 def load_logo(path: str) -> Image.Image:
-    with Image.open(path) as logo:
-        logo.load()
-        return logo.convert("RGBA")
+    """The logo's pixels, decoded here on the worker (the web only read its header)."""
+    try:
+        with Image.open(path, formats=LOGO_FORMATS) as logo:
+            logo.load()
+            return logo.convert("RGBA")
+    except (UnidentifiedImageError, *DECODE_ERRORS) as exc:
+        raise ProcessingError(gettext_noop("could not be watermarked: the logo image is damaged or incomplete")) \
+            from exc
 

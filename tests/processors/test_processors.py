@@ -439,3 +439,21 @@ def test_a_jpeg_keeps_loading_the_way_it_did(tmp_path, progressive):
     _, converted = process(tmp_path / "again", "coffee.jpg", data,
                            ("convert", options("convert", format="JPEG", quality=80, progressive=False)))
     assert not converted.info.get("progressive"), "the step's own choice wins"
+
+
+@pytest.mark.parametrize("cut", [60, 200, 1000], ids=["in-the-header", "early", "late"])
+def test_a_logo_damaged_past_its_header_passes_the_web_and_fails_each_file_with_a_reason(tmp_path, cut, monkeypatch):
+    """The web reads a logo's header only; its pixels are decoded by the worker, which says why it cannot."""
+    logo = images.save(images.photo("rocket").resize((300, 200)), "PNG")[:cut]
+    form = registry.get("watermark_image").options_form(
+        data={"scale": 20, "opacity": 50, "position": "bottom-right", "margin": 3},
+        files={"logo": SimpleUploadedFile("logo.png", logo)})
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("the web decoded the logo"))
+    valid = form.is_valid()
+    monkeypatch.undo()
+    if not valid:  # cut inside the header: refused at once, from the header alone
+        assert "not a PNG, WebP, JPEG or GIF image" in str(form.errors["logo"])
+        return
+    with pytest.raises(ProcessingError, match="the logo image is damaged or incomplete"):
+        process(tmp_path, "a.jpg", jpeg_of_astronaut(), ("watermark_image", options(
+            "watermark_image", logo=logo, scale=10, opacity=80)))
