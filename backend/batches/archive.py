@@ -7,11 +7,12 @@ import tempfile
 import zipfile
 
 from django.conf import settings
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.text import slugify
 from django.utils.translation import ngettext
 
 from . import storage
+from .clock import db_now
 from .lifecycle import batch_close
 from .models import Batch, BatchFile
 from .names import unique_name
@@ -40,7 +41,7 @@ def archive_build(batch_id: str) -> None:
     files = list(batch.files.order_by("position"))
     done = [f for f in files if f.status == BatchFile.Status.DONE]
     failed = [f for f in files if f.status == BatchFile.Status.FAILED]
-    now = timezone.now()
+    now = db_now()  # the deadline is the database's clock's, not this worker's
     if not done:
         batch_close(batch, Batch.Status.FAILED, now)
         return

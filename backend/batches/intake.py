@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from . import dispatch, storage, webhooks
 from .assets import assets_store
+from .clock import db_now
 from .models import Batch, BatchFile
 from .names import unique_name
 from .staging import staged_check, staged_take
@@ -116,8 +117,9 @@ def batch_create(steps: list[dict], uploads: list[Upload], webhook_url: str = ""
     sent in parts, already in storage), as batch_intake checked them. On any failure nothing is
     kept: originals stored here are deleted again, and files sent in parts stay ready for another try.
     """
+    now = db_now()  # once for the batch and its rows (each row's default would ask the database again)
     batch = Batch(id=uuid.uuid4(), file_count=len(uploads), webhook_url=webhook_url, preset_label=preset_label[:200],
-                  language=translation.get_language() or "")
+                  language=translation.get_language() or "", created_at=now)
     rows, taken = [], set()
     try:
         batch.steps = assets_store(batch.prefix, steps)
@@ -134,7 +136,7 @@ def batch_create(steps: list[dict], uploads: list[Upload], webhook_url: str = ""
                 safe_name=unique_name(upload.name, taken), source_key=key,
                 content_type=upload.sniffed.content_type, size=size,
                 pixels=upload.sniffed.width * upload.sniffed.height,
-                queue=steps_queue(steps, upload.sniffed.content_type),
+                queue=steps_queue(steps, upload.sniffed.content_type), queued_at=now,
             ))
         batch.total_bytes = sum(row.size for row in rows)
         batch.queue = heaviest_queue([row.queue for row in rows])

@@ -33,12 +33,13 @@ from uuid import UUID
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
-from django.utils import timezone
+from django.db.models.functions import Now
 from django.utils.translation import gettext_noop
 
 from backend.processors.base import sentence
 
 from . import dispatch, webhooks
+from .clock import db_now
 from .models import Batch, BatchFile
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def file_claim(file_id: UUID | str, worker: str = "") -> Claim | None:
 
     `worker` names the claiming worker (Celery's node name), kept on the row for operators.
     """
-    now = timezone.now()
+    now = db_now()
     stale = now - timedelta(seconds=settings.STALE_AFTER_SECONDS)
     claimable = (
         BatchFile.objects.filter(pk=file_id)
@@ -118,7 +119,7 @@ def file_claim(file_id: UUID | str, worker: str = "") -> Claim | None:
 
 def file_release(claim: Claim) -> None:
     """Hand a claimed file back to the queue after a transient failure; not counted as an attempt."""
-    _move(claim.rows(), FILE_MOVES["release"], F_.QUEUED, attempts=F("attempts") - 1, queued_at=timezone.now())
+    _move(claim.rows(), FILE_MOVES["release"], F_.QUEUED, attempts=F("attempts") - 1, queued_at=Now())
 
 
 def file_requeue(claim: Claim, now: datetime) -> bool:
@@ -141,7 +142,7 @@ def file_finish(claim: Claim, *, results: list[dict] | None = None, error: str =
     """
     status = F_.FAILED if error else F_.DONE
     counter = "failed_count" if error else "done_count"
-    now = timezone.now()
+    now = db_now()
     with transaction.atomic():
         if not _move(claim.rows(), FILE_MOVES["finish"], status, results=results or [], error=error, progress=1.0,
                      finished_at=now, timings=timings or {}, preview_key=preview_key,
@@ -187,7 +188,7 @@ def batch_cancel(batch_id: UUID | str) -> bool:
     nothing). The batch's deadline is set to now: downloads are refused at once,
     and the purge task (or, failing that, the sweeper) deletes every object.
     """
-    now = timezone.now()
+    now = db_now()
     with transaction.atomic():
         if not _move(Batch.objects.filter(pk=batch_id), BATCH_MOVES["cancel"], B.CANCELLED, cancelled_at=now,
                      expires_at=now):
@@ -215,7 +216,7 @@ def batch_retry_failed(batch_id: UUID | str) -> int:
         if not failed:
             return 0
         _move(BatchFile.objects.filter(pk__in=[f.pk for f in failed]), FILE_MOVES["retry"], F_.QUEUED, attempts=0,
-              error="", progress=0.0, results=[], started_at=None, finished_at=None, queued_at=timezone.now())
+              error="", progress=0.0, results=[], started_at=None, finished_at=None, queued_at=Now())
         _move(Batch.objects.filter(pk=batch.pk), BATCH_MOVES["retry"], B.PROCESSING,
               failed_count=F("failed_count") - len(failed), finished_at=None, ready_at=None, expires_at=None)
         transaction.on_commit(lambda: dispatch.files_publish(failed))

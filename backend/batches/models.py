@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from django.db import models
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from .clock import db_now
 
 
 class Batch(models.Model):
@@ -35,7 +36,7 @@ class Batch(models.Model):
     done_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)
     total_bytes = models.PositiveBigIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=db_now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)  # every file done or failed
     ready_at = models.DateTimeField(null=True, blank=True)  # archive built
@@ -81,7 +82,9 @@ class Batch(models.Model):
         """Expired (or cancelled) by the clock, even when the sweeper has not come by yet."""
         if self.status in {self.Status.EXPIRED, self.Status.CANCELLED}:
             return True
-        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+        if self.expires_at is None:
+            return False
+        return self.expires_at <= (now or db_now())
 
 
 class BatchFile(models.Model):
@@ -118,7 +121,7 @@ class BatchFile(models.Model):
     timings = models.JSONField(default=dict, blank=True)
     # Incremented by every claim; a worker may only finish the attempt it claimed.
     attempts = models.PositiveIntegerField(default=0)
-    queued_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(default=db_now)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # The Celery worker (node name, e.g. celery@host) of the last attempt: which host to look at.
@@ -173,7 +176,7 @@ class StagedUpload(models.Model):
     content_type = models.CharField(max_length=100, blank=True)  # sniffed at completion
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=db_now, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)  # joined and checked: ready for a batch
 
     class Meta:

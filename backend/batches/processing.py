@@ -20,7 +20,7 @@ from pathlib import Path
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
+from django.db.models.functions import Now
 from django.utils.translation import gettext_noop
 
 from backend.processors import ProcessingError, Stopped
@@ -112,7 +112,7 @@ class Heartbeat:
             while not self._stop.wait(PACE_INTERVAL):
                 paced = self._paced()
                 if paced is not None or time.monotonic() - last_beat >= settings.HEARTBEAT_SECONDS:
-                    fields = {"heartbeat_at": timezone.now(), **({"progress": paced} if paced is not None else {})}
+                    fields = {"heartbeat_at": Now(), **({"progress": paced} if paced is not None else {})}
                     if not self.current.rows().update(**fields):
                         self.lost = True
                     last_beat = time.monotonic()
@@ -140,7 +140,7 @@ class Heartbeat:
             return
         self._last_progress_write = now
         if self.lost or not self.current.rows().update(progress=max(0.0, min(1.0, fraction)),
-                                                       heartbeat_at=timezone.now()):
+                                                       heartbeat_at=Now()):
             self.lost = True
             raise Stopped(f"file {self.current.file.pk} is no longer this worker's to process")
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backend.processors.base import sentence
 
+from .clock import db_now
 from .models import Batch, BatchFile
 
 
@@ -59,7 +59,7 @@ def timing(batch: Batch, status: str, progress: float, now: datetime) -> dict[st
 
 
 def batch_state(batch: Batch, now: datetime | None = None) -> dict:
-    now = now or timezone.now()
+    now = now or db_now()
     status = effective_status(batch, now)
     files = list(batch.files.order_by("position"))
     finished = {BatchFile.Status.DONE, BatchFile.Status.FAILED}

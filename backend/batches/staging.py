@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import storage
+from .clock import db_now
 from .models import BatchFile, StagedUpload
 from .names import safe_filename
 from .uploads import (
@@ -126,7 +126,7 @@ def upload_complete(upload: StagedUpload) -> StagedUpload:
     except UploadRefused:
         upload_discard(upload)
         raise
-    upload.completed_at = timezone.now()
+    upload.completed_at = db_now()
     upload.content_type, upload.width, upload.height = sniffed.content_type, sniffed.width, sniffed.height
     upload.save(update_fields=["completed_at", "content_type", "width", "height"])
     return upload
@@ -184,7 +184,7 @@ def staged_take(keys: list[str]) -> None:
 def uploads_sweep(now: datetime | None = None) -> list[str]:
     """Abort uploads left unfinished or unused for UPLOAD_ABANDON_SECONDS, and what storage holds under
     uploads/ that no upload or batch file owns (a web process killed midway); the upload ids cleaned."""
-    now = now or timezone.now()
+    now = now or db_now()
     cutoff = now - timedelta(seconds=settings.UPLOAD_ABANDON_SECONDS)
     cleaned = []
     for upload in StagedUpload.objects.filter(created_at__lt=cutoff):

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import F
-from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from . import dispatch, storage
+from .clock import db_now
 from .lifecycle import Claim, batch_mark_purged, file_fail, file_requeue
 from .models import Batch, BatchFile
 
@@ -32,7 +32,7 @@ class SweepReport:
 
 
 def batches_sweep(now: datetime | None = None) -> SweepReport:
-    now = now or timezone.now()
+    now = now or db_now()
     report = SweepReport()
     batches_expire_due(now, report)
     files_recover_stale(now, report)
@@ -68,7 +68,7 @@ def batch_expire_now(batch_id: object) -> bool:
     Active batches are left alone: cancel them instead, which also stops their workers.
     False when nothing was expired. If storage is down, the sweeper deletes the objects later.
     """
-    now = timezone.now()
+    now = db_now()
     if not Batch.objects.filter(pk=batch_id, status__in=[Batch.Status.READY, Batch.Status.FAILED],
                                 expired_at__isnull=True).update(expires_at=now):
         return False
@@ -81,7 +81,7 @@ def batch_expire_now(batch_id: object) -> bool:
 
 def batch_purge(batch_id: str) -> None:
     """Purge one batch whose deadline has passed (a cancelled one, right after cancelling)."""
-    now = timezone.now()
+    now = db_now()
     batch = Batch.objects.filter(pk=batch_id, expires_at__lte=now).first()
     if batch is not None:
         batch_purge_objects(batch, now)
@@ -135,7 +135,7 @@ def orphans_sweep(now: datetime | None = None) -> list[str]:
     """Delete what storage holds under `batches/<id>/` for an id no batch row has, once it is older than
     ORPHAN_GRACE_SECONDS: what a web process killed while storing originals, or storage failing
     mid-intake, left behind. Young prefixes are left alone: their intake may still be running."""
-    now = now or timezone.now()
+    now = now or db_now()
     cutoff = now - timedelta(seconds=settings.ORPHAN_GRACE_SECONDS)
     prefixes = storage.batch_prefixes()
     ids = {}

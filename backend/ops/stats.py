@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
-from django.utils import timezone
 
+from backend.batches.clock import db_now
 from backend.batches.dispatch import QUEUES
 from backend.batches.models import Batch, BatchFile
 
@@ -123,7 +123,7 @@ def workers_online(timeout: float = 1.0) -> list[str] | None:
 
 
 def collect(now: datetime | None = None, *, ping: bool = True) -> dict:
-    now = now or timezone.now()
+    now = now or db_now()
     hour_ago = now - timedelta(hours=1)
     files = counts_by_status(BatchFile)
     recent = dict(BatchFile.objects.filter(finished_at__gte=hour_ago).values_list("status")

@@ -12,6 +12,8 @@ from backend.batches import storage
 from backend.batches.storage.local import LocalStorage
 from backend.batches.storage.s3 import SINGLE_PUT_BYTES, S3Storage
 
+pytestmark = pytest.mark.django_db  # links end by the database's clock
+
 
 def test_save_list_download_delete_on_s3(s3_server, tmp_path, unique):
     prefix = f"batches/{unique}/"

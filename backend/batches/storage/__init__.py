@@ -12,8 +12,8 @@ from typing import IO
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, storages
-from django.utils import timezone
 
+from ..clock import db_now
 from .base import LinkedObject, LinkRefused, MissingObject, PartRefused, Storage, StorageUnavailable
 
 __all__ = [
@@ -90,7 +90,7 @@ def download_url(key: str, filename: str, not_after: datetime | None, content_ty
     than `not_after` (the batch's end, when it has one yet)."""
     seconds = settings.DOWNLOAD_LINK_SECONDS
     if not_after is not None:
-        seconds = max(1, min(seconds, int((not_after - timezone.now()).total_seconds())))
+        seconds = max(1, min(seconds, int((not_after - db_now()).total_seconds())))
     return backend().download_url(key, filename, seconds, content_type, attachment)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import abc
 import shutil
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +13,8 @@ from typing import IO
 
 from django.core import signing
 from django.utils.translation import gettext as _
+
+from ..clock import db_now
 
 CHUNK = 1024 * 1024
 
@@ -157,7 +158,7 @@ class Storage(abc.ABC):
 
 def sign_link(payload: dict, salt: str, seconds: int) -> str:
     """A token carrying `payload` that unsign_link takes for `seconds`."""
-    return signing.dumps({**payload, "until": int(time.time()) + seconds}, salt=salt, compress=True)
+    return signing.dumps({**payload, "until": int(db_now().timestamp()) + seconds}, salt=salt, compress=True)
 
 
 def unsign_link(token: str, salt: str, refusal: str) -> dict:
@@ -166,7 +167,7 @@ def unsign_link(token: str, salt: str, refusal: str) -> dict:
         payload = signing.loads(token, salt=salt)
     except signing.BadSignature:
         raise LinkRefused(refusal) from None
-    if not isinstance(payload, dict) or payload.get("until", 0) < time.time():
+    if not isinstance(payload, dict) or payload.get("until", 0) < db_now().timestamp():
         raise LinkRefused(refusal)
     return payload
 
