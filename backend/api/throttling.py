@@ -1,43 +1,43 @@
-"""Batches per client address, one count for the upload form and the API."""
+"""Batches and uploads in parts per client, one count for the upload form and the API, shared by every
+web process on every host (batches.quotas: a row in the database, counted atomically)."""
 
-import logging
+from __future__ import annotations
 
 from django.conf import settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
+from backend.batches.quotas import Rate, quota_take
 from backend.web.client_address import client_address
 
-log = logging.getLogger(__name__)
 
-
-class BatchCreateThrottle(SimpleRateThrottle):
-    """Batch creation per client address (see client_address: X-Forwarded-For counts only behind
-    NUM_PROXIES trusted proxies). Works on a plain Django request too."""
+class BatchCreateThrottle(BaseThrottle):
+    """Batch creation per client (see client_address: X-Forwarded-For counts only behind NUM_PROXIES
+    trusted proxies; an IPv6 client counts by its /64). Works on a plain Django request too."""
 
     scope = "batch_create"
 
-    def allow_request(self, request, view) -> bool:  # noqa: ANN001 - a Django or DRF request
-        try:
-            return super().allow_request(request, view)
-        except Exception:  # the shared count (Redis) is unreachable: serve rather than fail every upload
-            log.warning("rate-limit cache unreachable; request let through", exc_info=True)
-            return True
+    def __init__(self) -> None:
+        self.retry_after = 0
 
-    def get_rate(self) -> str | None:
+    def rate(self) -> str:
         # Read at request time, so the setting (and tests overriding it) always applies.
-        return settings.API_BATCH_CREATE_RATE or None
+        return settings.API_BATCH_CREATE_RATE
 
-    def get_ident(self, request) -> str:  # noqa: ANN001 - a Django or DRF request
-        return client_address(request)
+    def allow_request(self, request, view) -> bool:  # noqa: ANN001 - a Django or DRF request
+        rate = Rate.parse(self.rate())
+        if rate is None:
+            return True
+        self.retry_after = quota_take(self.scope, client_address(request), rate)
+        return not self.retry_after
 
-    def get_cache_key(self, request, view) -> str:  # noqa: ANN001
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+    def wait(self) -> float | None:
+        return self.retry_after or None
 
 
 class UploadStartThrottle(BatchCreateThrottle):
-    """Uploads begun per client address: each holds storage until completed or aborted."""
+    """Uploads begun per client: each holds storage until completed or aborted."""
 
     scope = "upload_start"
 
-    def get_rate(self) -> str | None:
-        return settings.API_UPLOAD_START_RATE or None
+    def rate(self) -> str:
+        return settings.API_UPLOAD_START_RATE

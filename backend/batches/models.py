@@ -197,3 +197,15 @@ class StagedUpload(models.Model):
     def part_length(self, number: int) -> int:
         """The exact size part `number` (1-based) must have."""
         return self.part_size if number < self.part_count else self.size - self.part_size * (self.part_count - 1)
+
+
+class RateCount(models.Model):
+    """How many times a client did one thing (start a batch, begin an upload) in one window of time:
+    one row a client, thing and window, counted up in one statement (see quotas.py)."""
+
+    key = models.CharField(max_length=200, unique=True)  # "<scope>:<client>:<window>"
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)  # the window's end: the sweeper deletes it after
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.count}"

@@ -13,7 +13,7 @@ from celery.utils.log import get_task_logger
 from django.conf import settings
 from django.utils.translation import gettext_noop
 
-from . import archive, dispatch, lifecycle, processing, staging, sweeper, webhooks
+from . import archive, dispatch, lifecycle, processing, quotas, staging, sweeper, webhooks
 from .storage import StorageUnavailable
 
 log = get_task_logger(__name__)
@@ -85,6 +85,7 @@ def send_webhook(self, batch_id: str, event: str) -> None:  # noqa: ANN001
 @shared_task(name="batches.sweep", ignore_result=True)
 def sweep() -> None:
     sweeper.batches_sweep()
+    quotas.quotas_sweep()
 
 
 @shared_task(name="batches.sweep_orphans", ignore_result=True)

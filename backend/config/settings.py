@@ -285,8 +285,8 @@ SITE_URL = os.environ.get("SITE_URL", "")  # e.g. https://convert.example.com, f
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 
-# The cache holds API rate-limit counters and translated script catalogues. Give every web
-# process the same one (Redis) in deployments, or each counts on its own.
+# The cache holds translated script catalogues and the worker ping behind the statistics; the rate
+# limits count in the database (batches/quotas.py), shared by every process whatever this is.
 CACHE_URL = os.environ.get("CACHE_URL", "")
 CACHES = {"default": (
     {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL} if CACHE_URL

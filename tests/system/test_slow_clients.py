@@ -4,84 +4,20 @@ and against `make run`'s server, which has no nginx in front."""
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-import shutil
 import socket
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
 from backend.ops.management.commands.runstack import web_command
-from tests.helpers import ROOT, photo
-from tests.support.s3server import S3_BUCKET, free_port
+from tests.helpers import photo
 
 pytestmark = pytest.mark.integration
 SLOW_CLIENTS = 20
 # A functional bound, not a speed target: a site whose web workers are all pinned never answers.
 ANSWER_WITHIN = 5
-
-
-def render(template: Path, values: dict[str, str], replacements: dict[str, str]) -> str:
-    """The template as the nginx image's envsubst fills it, pointed at this test's servers."""
-    text = re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], template.read_text())
-    for old, new in replacements.items():
-        assert old in text, f"{old!r} is no longer in {template.name}: update the test's stand-ins"
-        text = text.replace(old, new)
-    return text
-
-
-@pytest.fixture
-def nginx(tmp_path: Path, processes, s3_server) -> Iterator[str]:
-    if shutil.which("nginx") is None:
-        pytest.skip("nginx is not installed (Debian: apt-get install nginx-light; .ci/run does)")
-    web = processes.start_web(NUM_PROXIES="1")  # two sync workers: the ones a slow client could pin
-    root = tmp_path / "nginx"
-    for folder in ("body", "proxy", "static", "misc"):
-        (root / folder).mkdir(parents=True)
-    os.chmod(root / "body", 0o777)  # nginx's workers run as nobody
-    os.chmod(root / "proxy", 0o777)
-    port = free_port()
-    (root / "locations.inc").write_text(render(ROOT / "nginx/locations.inc.template", {"S3_BUCKET": S3_BUCKET}, {
-        "http://web:8000": web, "http://minio:9000": s3_server.endpoint, "/srv/static/": f"{root}/static/"}))
-    (root / "site.conf").write_text(render(ROOT / "nginx/http.conf.template", {"SERVER_NAME": "localhost"}, {
-        "listen 80;": f"listen 127.0.0.1:{port};", "/etc/nginx/conf.d/locations.inc": str(root / "locations.inc")}))
-    (root / "nginx.conf").write_text(f"""
-worker_processes 1;
-daemon off;
-pid {root}/nginx.pid;
-events {{ worker_connections 512; }}
-http {{
-    include /etc/nginx/mime.types;
-    access_log off;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/misc; uwsgi_temp_path {root}/misc; scgi_temp_path {root}/misc;
-    include {root}/site.conf;
-}}
-""")
-    check = subprocess.run(["nginx", "-t", "-p", str(root), "-e", str(root / "error.log"), "-c",
-                            str(root / "nginx.conf")], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    server = subprocess.Popen(["nginx", "-p", str(root), "-e", str(root / "error.log"), "-c",
-                               str(root / "nginx.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            requests.get(f"{url}/nginx-health", timeout=1)
-            break
-        except requests.ConnectionError:
-            assert time.monotonic() < deadline, (root / "error.log").read_text()
-            time.sleep(0.1)
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
 
 
 class SlowUploads:
@@ -135,3 +71,26 @@ def test_slow_uploads_to_make_runs_server_leave_it_answering(processes):
         assert_the_site_answers(url)
     finally:
         slow.close()
+
+
+def get_from(address: str, url: str, path: str) -> int:
+    """GET `path` from a chosen loopback source address (another client, as nginx sees it)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=ANSWER_WITHIN, source_address=(address, 0)) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        return int(sock.recv(64).split(b" ")[1])
+
+
+def test_one_address_holding_many_connections_is_refused_past_its_share_and_others_are_served(nginx):
+    """nginx's per-client connection limit: past 64 connections with a request under way, that address
+    is answered 503 at once; another address is served as if nothing happened."""
+    slow = SlowUploads(nginx, 100)
+    try:
+        assert get_from("127.0.0.1", nginx, "/healthz") == 503, "the crowded address is past its share"
+        assert get_from("127.0.0.2", nginx, "/healthz") == 200, "another client is served"
+    finally:
+        slow.close()
+    deadline = time.monotonic() + 10
+    while get_from("127.0.0.1", nginx, "/nginx-health") != 200:  # its connections closed: served again
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
