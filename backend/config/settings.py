@@ -191,7 +191,12 @@ MAX_ANIMATION_PIXELS = env_int("MAX_ANIMATION_PIXELS", 200_000_000)
 # Django counts files itself and answers 400 past its own limit; keep it above ours
 # so the form can say what is wrong.
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES_PER_BATCH + 1
-FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to temp files
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to temp files, in a folder of their own
+FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or str(DATA_DIR / "upload-tmp")
+with contextlib.suppress(OSError):
+    Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+# A spooled upload older than this was left by a web process that died mid-request (web/tempfiles.py).
+WEB_TEMP_MAX_AGE_SECONDS = env_int("WEB_TEMP_MAX_AGE_SECONDS", 3600)
 ARCHIVE_LIFETIME_SECONDS = env_int("ARCHIVE_LIFETIME_SECONDS", 3600)
 # Presigned links are short-lived and never outlive the batch.
 DOWNLOAD_LINK_SECONDS = env_int("DOWNLOAD_LINK_SECONDS", 600)

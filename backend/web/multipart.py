@@ -16,6 +16,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, multipartparser
 
+from .tempfiles import temp_uploads_clean_now_and_then
+
 TAIL_BYTES = 4096  # enough to hold the closing boundary and any epilogue a client adds
 
 
@@ -87,6 +89,7 @@ class TrackUploadBodyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.content_type == "multipart/form-data" and hasattr(request, "_stream"):
             request._stream = _TrackedBody(request._stream)
+            temp_uploads_clean_now_and_then()  # files spooled by web processes that died mid-upload
         return self.get_response(request)
 
 
