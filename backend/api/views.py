@@ -19,11 +19,13 @@ from backend.batches import staging, storage
 from backend.batches.intake import IntakeRefused, batch_intake
 from backend.batches.lifecycle import batch_cancel
 from backend.batches.models import Batch, StagedUpload
+from backend.batches.quotas import client_key
 from backend.batches.steps import presets_list
 from backend.batches.uploads import UploadRefused
 from backend.ops import stats
 from backend.processors import registry
 from backend.processors.schema import options_schema
+from backend.web.client_address import client_address
 from backend.web.multipart import upload_complete
 
 from . import serializers
@@ -208,7 +210,7 @@ class UploadCollection(APIView):
         if not given.is_valid():
             return error(MISTAKES, 400, given.errors)
         try:
-            upload = staging.upload_start(**given.validated_data)
+            upload = staging.upload_start(**given.validated_data, client=client_key(client_address(request)))
         except UploadRefused as refused:
             return error(str(refused), 400, {"size": [str(refused)]})
         except storage.StorageUnavailable:

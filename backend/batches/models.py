@@ -173,6 +173,7 @@ class StagedUpload(models.Model):
     part_size = models.PositiveIntegerField()
     key = models.CharField(max_length=300)
     storage_upload_id = models.CharField(max_length=1024)  # S3's UploadId (local storage: unused)
+    client = models.CharField(max_length=100, blank=True, db_index=True)  # who began it (quotas.client_key)
     content_type = models.CharField(max_length=100, blank=True)  # sniffed at completion
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)

@@ -64,6 +64,18 @@ def quota_take(scope: str, address: str, rate: Rate) -> int:
     return 0 if count <= rate.limit else max(1, int(ends - now.timestamp()))
 
 
+def client_lock(client: str) -> None:
+    """Hold this client's lock until the current transaction ends (its row in the counts' table, taken
+    by an upsert): two requests of one client that check what it holds and then add to it run one
+    after the other, on every process and host."""
+    table = RateCount._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} AS counted (key, count, expires_at) VALUES (%s, 1, %s) "  # noqa: S608 - our table
+            "ON CONFLICT (key) DO UPDATE SET count = counted.count + 1",
+            [f"lock:{client}", db_now() + timedelta(days=1)])
+
+
 def quotas_sweep() -> int:
     """Delete the counts of windows that have ended; how many."""
     return RateCount.objects.filter(expires_at__lt=db_now()).delete()[0]

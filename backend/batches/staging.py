@@ -16,9 +16,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Sum
 from django.utils.translation import gettext as _
 
-from . import storage
+from . import quotas, storage
 from .clock import db_now
 from .models import BatchFile, StagedUpload
 from .names import safe_filename
@@ -53,8 +55,11 @@ class UploadIncomplete(Exception):
         self.missing = missing
 
 
-def upload_start(name: str, size: int) -> StagedUpload:
-    """Begin an upload of `size` bytes. Raises UploadRefused when no file of that size is accepted."""
+def upload_start(name: str, size: int, client: str = "") -> StagedUpload:
+    """Begin an upload of `size` bytes for `client` (quotas.client_key). Raises UploadRefused when no file
+    of that size is accepted, or when the client already holds as many uploads or bytes as one batch
+    may have (UPLOAD_MAX_OPEN_PER_CLIENT, UPLOAD_MAX_BYTES_PER_CLIENT): checked and recorded under the
+    client's lock, so requests sent at once cannot together pass a limit each passes alone."""
     name = safe_filename(name or "")
     largest = max(settings.MAX_FILE_BYTES, settings.MAX_MEDIA_FILE_BYTES)
     if size < 1:
@@ -65,9 +70,26 @@ def upload_start(name: str, size: int) -> StagedUpload:
     part_size = max(settings.UPLOAD_PART_BYTES, MIN_PART_BYTES, -(-size // MAX_PARTS))
     upload_id = uuid.uuid4()
     key = f"{ROOT}{upload_id}/original"
-    storage_upload_id = storage.multipart_start(key)
-    return StagedUpload.objects.create(id=upload_id, name=name, size=size, part_size=part_size, key=key,
-                                       storage_upload_id=storage_upload_id)
+    with transaction.atomic():
+        quotas.client_lock(client)
+        held = StagedUpload.objects.filter(client=client).aggregate(count=Count("pk"), size=Sum("size"))
+        if held["count"] + 1 > settings.UPLOAD_MAX_OPEN_PER_CLIENT:
+            raise UploadRefused(_("You have %(count)s uploads under way or waiting for a batch, as many as one "
+                                  "client may; finish or abort some first.") % {"count": held["count"]})
+        if (held["size"] or 0) + size > settings.UPLOAD_MAX_BYTES_PER_CLIENT:
+            raise UploadRefused(_("Your uploads under way or waiting for a batch would add up to %(total)s; one "
+                                  "client may hold at most %(limit)s.") % {
+                "total": f"{((held['size'] or 0) + size) / MB:.1f} MB",
+                "limit": f"{settings.UPLOAD_MAX_BYTES_PER_CLIENT / MB:.1f} MB"})
+        upload = StagedUpload.objects.create(id=upload_id, name=name, size=size, part_size=part_size, key=key,
+                                             storage_upload_id="", client=client)
+    try:
+        upload.storage_upload_id = storage.multipart_start(key)
+    except Exception:
+        upload.delete()  # nothing was started: the client's share is given back
+        raise
+    upload.save(update_fields=["storage_upload_id"])
+    return upload
 
 
 def upload_part_urls(upload: StagedUpload, numbers: Sequence[int]) -> dict[int, str]:

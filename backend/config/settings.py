@@ -183,6 +183,10 @@ UPLOAD_PART_BYTES = env_int("UPLOAD_PART_BYTES", 8 * 1024 * 1024)
 UPLOAD_PART_URL_SECONDS = env_int("UPLOAD_PART_URL_SECONDS", 3600)
 UPLOAD_ABANDON_SECONDS = env_int("UPLOAD_ABANDON_SECONDS", 24 * 3600)
 UPLOAD_CORS_ORIGINS = [o for o in os.environ.get("UPLOAD_CORS_ORIGINS", "*").split(",") if o]
+# What one client (an address; an IPv6 /64) may hold in uploads in parts not yet taken into a batch:
+# by default one batch's worth.
+UPLOAD_MAX_OPEN_PER_CLIENT = env_int("UPLOAD_MAX_OPEN_PER_CLIENT", MAX_FILES_PER_BATCH)
+UPLOAD_MAX_BYTES_PER_CLIENT = env_int("UPLOAD_MAX_BYTES_PER_CLIENT", MAX_BATCH_BYTES)
 # Pillow refuses images above this many pixels (decompression bombs); set explicitly.
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 100_000_000)
 # Animations (GIF, WebP, PNG): frames, and pixels over all frames (each frame is held until encoded).

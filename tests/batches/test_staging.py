@@ -22,7 +22,7 @@ def test_the_part_size_keeps_every_upload_within_ten_thousand_parts(settings):
     settings.UPLOAD_PART_BYTES = 8 * MIB
     small = staging.upload_start("a.jpg", 1)
     assert (small.part_size, small.part_count) == (8 * MIB, 1)
-    settings.MAX_MEDIA_FILE_BYTES = 200 * 1024 * MIB
+    settings.MAX_MEDIA_FILE_BYTES = settings.UPLOAD_MAX_BYTES_PER_CLIENT = 200 * 1024 * MIB
     huge = staging.upload_start("film.mkv", 100 * 1024 * MIB)
     assert huge.part_count <= staging.MAX_PARTS and huge.part_size * huge.part_count >= huge.size
     for upload in (small, huge):

@@ -133,6 +133,13 @@ def test_nginx_accepts_the_largest_request_django_accepts(settings):
     django_bytes = settings.MAX_REQUEST_BYTES + ENVELOPE_BYTES
     # Larger, so Django (not nginx) answers with a clear message; not far larger, so nginx still guards.
     assert django_bytes <= nginx_bytes <= django_bytes * 1.1
+    # Parts sent straight to the bucket through nginx: room for the largest part a file can have, no more.
+    from backend.batches.staging import MAX_PARTS
+
+    part = re.search(r"location /\$\{S3_BUCKET\}/ \{[^}]*client_max_body_size (\d+)m;", conf)
+    assert part, "the bucket's location bounds a part's body"
+    largest_part = max(settings.UPLOAD_PART_BYTES, -(-settings.MAX_MEDIA_FILE_BYTES // MAX_PARTS))
+    assert largest_part <= int(part.group(1)) * 1024 * 1024 <= 100 * 1024 * 1024
     for site in ("http", "https"):
         assert "include /etc/nginx/conf.d/locations.inc;" in (ROOT / f"nginx/{site}.conf.template").read_text()
     https = (ROOT / "nginx/https.conf.template").read_text()

@@ -145,8 +145,10 @@ class S3Storage(Storage):
             return self.client.create_multipart_upload(Bucket=self.bucket_name, Key=key)["UploadId"]
 
     def multipart_part_url(self, key: str, upload_id: str, number: int, length: int, seconds: int) -> str:
+        # The length is signed (SigV4 signs the Content-Length header): a body of any other size is refused.
         return self.presigner.generate_presigned_url("upload_part", ExpiresIn=seconds, Params={
-            "Bucket": self.bucket_name, "Key": key, "UploadId": upload_id, "PartNumber": number})
+            "Bucket": self.bucket_name, "Key": key, "UploadId": upload_id, "PartNumber": number,
+            "ContentLength": length})
 
     def multipart_parts(self, key: str, upload_id: str) -> dict[int, tuple[int, str]]:
         parts: dict[int, tuple[int, str]] = {}
