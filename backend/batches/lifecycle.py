@@ -150,7 +150,9 @@ def file_finish(claim: Claim, *, results: list[dict] | None = None, error: str =
             return False
         # The row lock taken by this UPDATE serialises concurrent finishers, so
         # exactly one of them sees the last count.
-        Batch.objects.filter(pk=claim.file.batch_id).update(**{counter: F(counter) + 1})
+        made = sum(result.get("size", 0) for result in results or [])
+        Batch.objects.filter(pk=claim.file.batch_id).update(**{counter: F(counter) + 1},
+                                                            output_bytes=F("output_bytes") + made)
         batch = Batch.objects.get(pk=claim.file.batch_id)
         if batch.finished_count == batch.file_count:
             Batch.objects.filter(pk=batch.pk).update(finished_at=now)

@@ -36,6 +36,7 @@ class Batch(models.Model):
     done_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)
     total_bytes = models.PositiveBigIntegerField(default=0)
+    output_bytes = models.PositiveBigIntegerField(default=0)  # its done files' results, counted as each finishes
     created_at = models.DateTimeField(default=db_now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)  # every file done or failed

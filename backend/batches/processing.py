@@ -30,7 +30,7 @@ from backend.processors.imaging import preview_make
 from . import storage
 from .assets import assets_fetch
 from .lifecycle import Claim, file_claim, file_fail, file_finish, file_release
-from .models import BatchFile
+from .models import Batch, BatchFile
 from .names import safe_filename, unique_name
 from .selectors import chain_seconds_per_pixel
 
@@ -237,6 +237,10 @@ def file_process(file_id: str, worker: str = "") -> None:
             file_fail(current, gettext_noop("This file could not be processed because of an unexpected error "
                                             "in the converter."))
             return
+        problem = output_budget_problem(file, outputs)
+        if problem is not None:
+            file_fail(current, problem.template, **problem.params)
+            return
         try:
             with _timed(timings, "upload"):
                 results = _upload_results(file, outputs, workdir)
@@ -250,6 +254,27 @@ def file_process(file_id: str, worker: str = "") -> None:
             storage.delete_keys([result["key"] for result in results] + [preview_key] * bool(preview_key))
         except storage.StorageUnavailable:
             log.warning("could not delete the orphaned results of file %s; expiry will", file.pk)
+
+
+def output_budget_problem(file: BatchFile, outputs: list[Path]) -> ProcessingError | None:
+    """Why these results may not be kept, or None: a result may be at most RESULT_MAX_FACTOR times its
+    original (never less than RESULT_FLOOR_BYTES), and a batch's results add up to at most
+    BATCH_MAX_OUTPUT_BYTES. A few bytes must not become gigabytes in storage and in the ZIP."""
+    sizes = [output.stat().st_size for output in outputs]
+    allowed = max(settings.RESULT_FLOOR_BYTES, settings.RESULT_MAX_FACTOR * file.size)
+    if sizes and max(sizes) > allowed:
+        return ProcessingError(gettext_noop("would make a result of %(size)s from %(original)s; a result may be at "
+                                            "most %(limit)s"), size=_megabytes(max(sizes)),
+                               original=_megabytes(file.size), limit=_megabytes(allowed))
+    made = Batch.objects.filter(pk=file.batch_id).values_list("output_bytes", flat=True).first() or 0
+    if made + sum(sizes) > settings.BATCH_MAX_OUTPUT_BYTES:
+        return ProcessingError(gettext_noop("would take the batch's results past %(limit)s in all"),
+                               limit=_megabytes(settings.BATCH_MAX_OUTPUT_BYTES))
+    return None
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
 
 
 @contextlib.contextmanager

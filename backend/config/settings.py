@@ -343,6 +343,11 @@ FAIR_SHARE_FILES = env_int("FAIR_SHARE_FILES", 2)
 MEDIA_MAX_DURATION_SECONDS = env_int("MEDIA_MAX_DURATION_SECONDS", 2 * 3600)
 MEDIA_MAX_SIDE = env_int("MEDIA_MAX_SIDE", 7680)
 MEDIA_MAX_OUTPUT_BYTES = env_int("MEDIA_MAX_OUTPUT_BYTES", 4 * 1024 * 1024 * 1024)
+# Output budgets: a result may be this many times its original's size (never less than the floor: a
+# small photo may become a large PNG), and one batch's results add up to at most the last one.
+RESULT_MAX_FACTOR = env_int("RESULT_MAX_FACTOR", 50)
+RESULT_FLOOR_BYTES = env_int("RESULT_FLOOR_BYTES", 32 * 1024 * 1024)
+BATCH_MAX_OUTPUT_BYTES = env_int("BATCH_MAX_OUTPUT_BYTES", 40 * 1024 * 1024 * 1024)
 MEDIA_PROBE_TIMEOUT = env_int("MEDIA_PROBE_TIMEOUT", 15)
 # The work one video may cost, judged from its probe before decoding: frames, and pixels over all frames
 # (default: two hours of 1080p at 30 frames a second).
