@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 import zipfile
 
 from django.conf import settings
@@ -46,8 +45,10 @@ def archive_build(batch_id: str) -> None:
         batch_close(batch, Batch.Status.FAILED, now)
         return
     key, name = f"{batch.prefix}{archive_name(batch)}", archive_name(batch)
-    with tempfile.TemporaryFile(prefix="mediaconv-zip-") as spool:
-        with zipfile.ZipFile(spool, "w", allowZip64=True) as archive:
+    # Written straight into storage as it is built (parts of a multipart upload on S3): a ZIP larger than
+    # this worker's disk, or its memory, is built all the same.
+    with storage.writer(key) as stream:
+        with zipfile.ZipFile(stream, "w", allowZip64=True) as archive:
             taken: set[str] = {"errors.txt"}
             for file in done:
                 for result in file.results:
@@ -59,7 +60,7 @@ def archive_build(batch_id: str) -> None:
             if failed:
                 with translation.override(batch.language or settings.LANGUAGE_CODE):  # the uploader's language
                     archive.writestr("errors.txt", error_report(failed, len(files)), zipfile.ZIP_DEFLATED)
-        size = storage.save(key, spool)
+        size = stream.written
     batch_close(batch, Batch.Status.READY, now, archive_key=key, archive_name=name, archive_size=size)
 
 

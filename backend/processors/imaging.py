@@ -9,6 +9,7 @@ one encode, so a resize → watermark → WebP chain loses quality only once.
 from __future__ import annotations
 
 import abc
+import errno
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -142,7 +143,13 @@ def run_image_chain(steps: Sequence[tuple[ImageProcessor, dict]], source: Path, 
         save_args.update(save_all=True, append_images=frames[1:])
     try:
         frames[0].save(target, encoding.format, **save_args)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        target.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:  # say so: "could not be saved" would blame the file
+            raise ProcessingError(gettext_noop("could not be saved: the worker ran out of disk space for a "
+                                               "result of this size")) from exc
+        raise ProcessingError(gettext_noop("could not be saved as %(format)s"), format=encoding.format) from exc
+    except ValueError as exc:
         raise ProcessingError(gettext_noop("could not be saved as %(format)s"), format=encoding.format) from exc
     _last_written.update(path=target, frame=frames[0])
     progress(1.0)

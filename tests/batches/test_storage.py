@@ -106,3 +106,31 @@ def test_local_links_hand_out_their_object_until_they_expire(client, unique):
     assert client.get(expired).status_code == 403, "an expired link"
     storage.delete_prefix(f"batches/{unique}/")
     assert client.get(url).status_code == 404, "a deleted object"
+
+
+@pytest.mark.parametrize("size", [0, 1000, 8 * 1024 * 1024, 20 * 1024 * 1024 + 5], ids=["empty", "small", "one-part",
+                                                                                         "three-parts"])
+@pytest.mark.parametrize("where", ["local", pytest.param("s3", marks=pytest.mark.s3)])
+def test_a_stream_written_in_pieces_arrives_whole(where, size, unique, tmp_path):
+    import hashlib
+    import os
+
+    data = os.urandom(size)
+    key = f"batches/{unique}/out/archive.zip"
+    with storage.writer(key) as stream:
+        for start in range(0, size, 777_777):  # pieces that straddle part boundaries
+            stream.write(data[start:start + 777_777])
+    assert stream.written == size == storage.object_size(key)
+    storage.download(key, tmp_path / "back")
+    assert hashlib.sha256((tmp_path / "back").read_bytes()).digest() == hashlib.sha256(data).digest()
+    storage.delete_prefix(f"batches/{unique}/")
+
+
+@pytest.mark.parametrize("where", ["local", pytest.param("s3", marks=pytest.mark.s3)])
+def test_a_stream_that_fails_midway_leaves_no_object_and_no_parts(where, unique):
+    key = f"batches/{unique}/out/archive.zip"
+    with pytest.raises(RuntimeError), storage.writer(key) as stream:
+        stream.write(b"x" * (17 * 1024 * 1024))  # two parts already sent on S3
+        raise RuntimeError("the worker stopped")
+    assert storage.list_prefix(f"batches/{unique}/") == []
+    assert storage.multipart_in_progress(f"batches/{unique}/") == []

@@ -6,6 +6,7 @@ Callers use the functions below; none of them asks which backend it has.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -14,7 +15,7 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage, storages
 
 from ..clock import db_now
-from .base import LinkedObject, LinkRefused, MissingObject, PartRefused, Storage, StorageUnavailable
+from .base import LinkedObject, LinkRefused, MissingObject, PartRefused, Storage, StorageUnavailable, Writer
 
 __all__ = [
     "LinkRefused",
@@ -54,6 +55,10 @@ def download(key: str, target: Path) -> None:
 
 def copy_to(key: str, dst: IO[bytes]) -> None:
     backend().copy_to(key, dst)
+
+
+def writer(key: str) -> contextlib.AbstractContextManager[Writer]:
+    return backend().writer(key)
 
 
 def object_size(key: str) -> int:

@@ -5,6 +5,8 @@ which backend it has. One module per backend (`local`, `s3`), chosen by settings
 from __future__ import annotations
 
 import abc
+import contextlib
+import io
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +35,29 @@ class LinkRefused(PermissionError):
 
 class PartRefused(ValueError):
     """A part that is not the length its link was signed for, or was cut off."""
+
+
+class Writer(io.RawIOBase):
+    """A write-only stream that counts what it was given (ZipFile asks where it is; it cannot seek)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.written
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        size = len(data)
+        self._put(bytes(data))
+        self.written += size
+        return size
+
+    def _put(self, data: bytes) -> None:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
@@ -66,6 +91,11 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def copy_to(self, key: str, dst: IO[bytes]) -> None:
         """Stream an object into an open file object (a work file, a ZIP entry)."""
+
+    @abc.abstractmethod
+    def writer(self, key: str) -> contextlib.AbstractContextManager[Writer]:
+        """A stream to write an object of any size into, with bounded memory and no local disk (a ZIP
+        as it is built); the object appears whole when the block ends, and not at all if it raises."""
 
     def download(self, key: str, target: Path) -> None:
         """Stream an object to a local file."""

@@ -25,6 +25,7 @@ from .base import (
     PartRefused,
     Storage,
     StorageUnavailable,
+    Writer,
     check_prefix,
     copy_stream,
     sign_link,
@@ -32,6 +33,15 @@ from .base import (
 )
 
 DOWNLOAD_SALT = "batches.storage.local.download"
+
+
+class _FileWriter(Writer):
+    def __init__(self, out: IO[bytes]) -> None:
+        super().__init__()
+        self.out = out
+
+    def _put(self, data: bytes) -> None:
+        self.out.write(data)
 PART_SALT = "batches.storage.local.part"
 
 
@@ -65,6 +75,22 @@ class LocalStorage(Storage):
     def copy_to(self, key: str, dst: IO[bytes]) -> None:
         with _translated(key), self.files.open(key, "rb") as src:
             copy_stream(src, dst)
+
+    @contextlib.contextmanager
+    def writer(self, key: str) -> Iterator[Writer]:
+        target = self._path(key)
+        partial = target.with_name(f".{target.name}.partial-{os.getpid()}-{threading.get_ident()}")
+        with _translated(key):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(partial, "wb") as out:
+                stream = _FileWriter(out)
+                try:
+                    yield stream
+                except BaseException:
+                    out.close()
+                    partial.unlink(missing_ok=True)
+                    raise
+            partial.replace(target)  # whole, or not at all
 
     def open(self, key: str) -> IO[bytes]:
         with _translated(key):

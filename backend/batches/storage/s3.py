@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils.http import content_disposition_header
 from storages.backends.s3 import S3Storage as DjangoS3Storage
 
-from .base import MissingObject, Storage, StorageUnavailable, check_prefix, copy_stream
+from .base import MissingObject, Storage, StorageUnavailable, Writer, check_prefix, copy_stream
 
 # Up to this size an object goes to S3 in one PUT from this thread. boto3's transfer manager
 # builds a thread pool per object: it pays only for multipart uploads (a batch's ZIP, a video).
@@ -29,6 +29,8 @@ SINGLE_PUT_BYTES = 64 * 1024 * 1024
 LARGE_UPLOAD = TransferConfig(multipart_threshold=SINGLE_PUT_BYTES, multipart_chunksize=8 * 1024 * 1024,
                               max_concurrency=4)
 LARGE_UPLOAD.max_in_memory_upload_chunks = 4  # s3transfer's own setting, which boto3's constructor does not take
+# Parts of an object written as a stream (a ZIP being built): S3's smallest part is 5 MiB.
+WRITER_PART_BYTES = 8 * 1024 * 1024
 MISSING_CODES = {"NoSuchKey", "404", "NotFound", "NoSuchUpload"}
 
 
@@ -43,6 +45,59 @@ def _translated(key: str) -> Iterator[None]:
         raise StorageUnavailable(f"ClientError: {exc}") from exc
     except (BotoCoreError, OSError) as exc:
         raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+class _MultipartWriter(Writer):
+    """Bytes gathered into parts of WRITER_PART_BYTES, each sent as it fills: at most one part in memory.
+    An object that never fills one part goes in one PUT."""
+
+    def __init__(self, storage: S3Storage, key: str) -> None:
+        super().__init__()
+        self.storage, self.key = storage, key
+        self.buffer = bytearray()
+        self.upload_id = ""
+        self.parts: list[dict] = []
+
+    def _put(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= WRITER_PART_BYTES:
+            self._send(bytes(self.buffer[:WRITER_PART_BYTES]))
+            del self.buffer[:WRITER_PART_BYTES]
+
+    def _send(self, part: bytes) -> None:
+        client, bucket = self.storage.client, self.storage.bucket_name
+        with _translated(self.key):
+            if not self.upload_id:
+                self.upload_id = client.create_multipart_upload(
+                    Bucket=bucket, Key=self.key, ContentType=_content_type(self.key))["UploadId"]
+            number = len(self.parts) + 1
+            etag = client.upload_part(Bucket=bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number,
+                                      Body=part)["ETag"]
+        self.parts.append({"PartNumber": number, "ETag": etag})
+
+    def finish(self) -> None:
+        client, bucket = self.storage.client, self.storage.bucket_name
+        if not self.upload_id:
+            with _translated(self.key):
+                client.put_object(Bucket=bucket, Key=self.key, Body=bytes(self.buffer),
+                                  ContentType=_content_type(self.key))
+            return
+        if self.buffer:
+            self._send(bytes(self.buffer))  # the last part may be smaller than the others
+            self.buffer.clear()
+        with _translated(self.key):
+            client.complete_multipart_upload(Bucket=bucket, Key=self.key, UploadId=self.upload_id,
+                                             MultipartUpload={"Parts": self.parts})
+
+    def abort(self) -> None:
+        self.buffer.clear()
+        if self.upload_id:
+            with contextlib.suppress(MissingObject, StorageUnavailable):
+                self.storage.multipart_abort(self.key, self.upload_id)
+
+
+def _content_type(key: str) -> str:
+    return mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
 @functools.lru_cache(maxsize=4)
@@ -71,7 +126,7 @@ class S3Storage(Storage):
         content.seek(0, 2)
         size = content.tell()
         content.seek(0)
-        content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+        content_type = _content_type(key)
         with _translated(key):
             if size <= SINGLE_PUT_BYTES:
                 self.client.put_object(Bucket=self.bucket_name, Key=key, Body=content, ContentType=content_type)
@@ -87,6 +142,16 @@ class S3Storage(Storage):
             body = self.client.get_object(Bucket=self.bucket_name, Key=key)["Body"]
             with contextlib.closing(body):
                 copy_stream(body, dst)
+
+    @contextlib.contextmanager
+    def writer(self, key: str) -> Iterator[Writer]:
+        stream = _MultipartWriter(self, key)
+        try:
+            yield stream
+            stream.finish()
+        except BaseException:
+            stream.abort()
+            raise
 
     def object_size(self, key: str) -> int:
         with _translated(key):
