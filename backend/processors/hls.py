@@ -51,8 +51,10 @@ class VideoToHls(FfmpegProcessor):
                         "-b:v", f"{video_kbps}k", "-maxrate", f"{video_kbps * 107 // 100}k",
                         "-bufsize", f"{video_kbps * 2}k", "-g", "48", "-sc_threshold", "0",
                         "-f", "hls", "-hls_time", str(options.get("segment_seconds", 4)),
-                        "-hls_playlist_type", "vod", "-hls_segment_filename", f"{name}/segment-%04d.ts",
-                        f"{name}/index.m3u8"]
+                        # One file a rendition, its segments addressed by byte ranges: a long film is a
+                        # handful of objects to store, list, zip and delete, not thousands.
+                        "-hls_playlist_type", "vod", "-hls_flags", "single_file",
+                        "-hls_segment_filename", f"{name}/stream.ts", f"{name}/index.m3u8"]
             bandwidth = (video_kbps + (audio_kbps if info.audio else 0)) * 1000
             codecs = "avc1.4d401f,mp4a.40.2" if info.audio else "avc1.4d401f"
             master += [f'#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},RESOLUTION={width}x{height},CODECS="{codecs}"',

@@ -125,9 +125,13 @@ def test_hls_renditions_and_a_master_playlist_that_plays(tmp_path):
     for rendition in ("720p", "480p"):
         playlist = folder / rendition / "index.m3u8"
         assert "#EXT-X-ENDLIST" in playlist.read_text() and abs(hls_duration(playlist) - 5) < 0.2
-        for segment in sorted((folder / rendition).glob("segment-*.ts")):
-            assert media.stream(media.probe(segment), "video")["codec_name"] == "h264"
-    assert folder / "master.m3u8" in outputs
+        assert playlist.read_text().count("#EXT-X-BYTERANGE:") >= 2, "segments of one file, by byte range"
+        assert sorted(p.name for p in (folder / rendition).iterdir()) == ["index.m3u8", "stream.ts"]
+        assert media.stream(media.probe(folder / rendition / "stream.ts"), "video")["codec_name"] == "h264"
+        # A player's view: the rendition plays through its playlist, every byte range in place.
+        played = media.probe(playlist)
+        assert abs(float(played["format"]["duration"]) - 5) < 0.3, played["format"]
+    assert folder / "master.m3u8" in outputs and len(outputs) == 5, "a few objects, however long the film"
 
 
 @pytest.mark.integration
