@@ -232,12 +232,27 @@ def duration_time_limit(duration: float | None) -> float:
         duration or settings.MEDIA_MAX_DURATION_SECONDS / 4)
 
 
+UNKNOWN_DURATION_FLOOR_SECONDS = 60  # what a file whose container gives no duration is first allowed for
+
+
+def longest_time_limit() -> float:
+    """No ffmpeg run takes longer than the time a file of the longest accepted duration is given, whatever
+    its container declares or leaves out, and however many renditions it makes."""
+    return duration_time_limit(settings.MEDIA_MAX_DURATION_SECONDS)
+
+
 def run(arguments: list[str], *, cwd: Path, duration: float | None, progress: Progress, limit: float) -> None:
     """Run ffmpeg, reporting progress from its `-progress` output against `duration`.
 
     `progress` is called at least twice a second; if it raises (the batch was
     cancelled), ffmpeg is killed at once and the exception propagates.
+
+    What the output reaches is counted as ffmpeg goes: past MEDIA_MAX_DURATION_SECONDS of media the
+    run is stopped, whatever the container said. Without a declared duration the time allowed grows
+    with the media made so far (the base, plus the factor times what has been made), so a file that
+    claims nothing cannot claim the longest time limit either.
     """
+    limit = min(limit, longest_time_limit())
     command = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-progress", "pipe:1",
                "-nostats", "-stats_period", "0.5", *arguments]
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -251,13 +266,17 @@ def run(arguments: list[str], *, cwd: Path, duration: float | None, progress: Pr
     ]
     for reader in readers:
         reader.start()
-    deadline = time.monotonic() + limit
+    started = time.monotonic()
     try:
         while process.poll() is None:
-            if time.monotonic() > deadline:
+            made = state["seconds"]
+            _length_check(made)
+            allowed = limit if duration else min(limit, duration_time_limit(
+                max(made, UNKNOWN_DURATION_FLOOR_SECONDS)))
+            if time.monotonic() - started > allowed:
                 raise ProcessingError(
                     gettext_noop("took longer than %(minutes)s minutes, the time limit for a file of this "
-                                 "length, so it was stopped"), minutes=f"{limit / 60:.0f}")
+                                 "length, so it was stopped"), minutes=f"{allowed / 60:.0f}")
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=0.4)
             if duration:
@@ -269,11 +288,19 @@ def run(arguments: list[str], *, cwd: Path, duration: float | None, progress: Pr
             _kill(process)
         for reader in readers:
             reader.join(timeout=2)
+    _length_check(state["seconds"])  # a run quicker than one look still made what it made
     if process.returncode != 0:
         # ffmpeg's own last words go to the log, not to the person.
         log.warning("ffmpeg failed (%s): %s", process.returncode, _clean(errors[-1]) if errors else "")
         raise ProcessingError(gettext_noop("could not be converted: ffmpeg could not decode or encode it"))
     progress(1.0)
+
+
+def _length_check(made: float) -> None:
+    if made > settings.MEDIA_MAX_DURATION_SECONDS:
+        raise ProcessingError(gettext_noop("is longer than the %(limit)s minutes accepted (found while converting "
+                                           "it), so it was stopped"),
+                              limit=f"{settings.MEDIA_MAX_DURATION_SECONDS / 60:g}")
 
 
 LOUDNESS_MEASURES = ("input_i", "input_tp", "input_lra", "input_thresh", "target_offset")

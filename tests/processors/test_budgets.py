@@ -100,3 +100,34 @@ def test_a_video_over_the_frame_or_pixel_budget_fails_from_its_probe(tmp_path, s
         probe(clip)
     settings.MEDIA_MAX_PIXELS = 10 ** 12
     assert probe(clip).video.frames_over(4.0) == pytest.approx(100, abs=2)
+
+
+@media.needs_ffmpeg
+@pytest.mark.parametrize(("processor", "options"), [
+    ("video_mp4", {}), ("audio_mp3", {}), ("media_trim", {"start": 0, "end": 0, "exact": True}),
+    ("video_hls", {"segment_seconds": 4}),
+])
+def test_a_video_that_does_not_say_how_long_it_is_is_stopped_at_the_longest_accepted(tmp_path, settings,
+                                                                                     processor, options):
+    """Its length is counted while it is converted: past MEDIA_MAX_DURATION_SECONDS the file fails."""
+    from backend.processors import registry
+
+    settings.MEDIA_MAX_DURATION_SECONDS = 20
+    source = media.without_duration(media.video(tmp_path / "long.mkv", size="160x120", seconds=45, rate=10))
+    assert probe(source).duration is None, "the container says nothing"
+    out = tmp_path / "out"
+    out.mkdir()
+    cls = registry.get(processor)
+    with pytest.raises(ProcessingError, match=r"is longer than the 0.333333 minutes accepted \(found while"):
+        cls().edit(source, out, {**cls.default_options(), **options}, lambda _: None)
+
+
+@media.needs_ffmpeg
+def test_no_ffmpeg_run_is_given_more_than_the_longest_files_time(tmp_path, settings):
+    """Renditions multiply a file's time limit; the longest accepted duration's limit caps it all the same."""
+    from backend.processors import ffmpeg
+
+    settings.MEDIA_TIME_LIMIT_BASE, settings.MEDIA_TIME_LIMIT_FACTOR = 1, 0  # the longest file: 1 s
+    with pytest.raises(ProcessingError, match="took longer than"):
+        ffmpeg.run(["-re", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=6", "-f", "null", "-"],
+                   cwd=tmp_path, duration=6, progress=lambda _: None, limit=10_000)

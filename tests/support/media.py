@@ -90,3 +90,16 @@ def probe_frames(path: Path) -> dict:
     output = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-print_format", "json", "-show_streams",
                              str(path)], check=True, capture_output=True, timeout=120).stdout
     return json.loads(output)
+
+
+def without_duration(path: Path) -> Path:
+    """The Matroska file with its Duration element blanked out (an EBML Void of the same length): a
+    container that does not say how long it is, as a crafted upload would."""
+    data = bytearray(path.read_bytes())
+    at = data.find(b"\x44\x89")  # Duration, inside the Segment's Info
+    width = data[at + 2] & 0x0F  # its size byte: 0x84 or 0x88
+    assert at > 0 and data[at + 2] in (0x84, 0x88), "no Duration element where Matroska puts it"
+    total = 3 + width
+    data[at:at + total] = bytes([0xEC, 0x80 | (total - 2)]) + bytes(total - 2)
+    path.write_bytes(data)
+    return path
