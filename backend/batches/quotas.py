@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import connection
 
@@ -53,27 +53,27 @@ def quota_take(scope: str, address: str, rate: Rate) -> int:
     now = db_now()
     window = int(now.timestamp()) // rate.seconds
     ends = (window + 1) * rate.seconds
-    key = f"{scope}:{client_key(address)}:{rate.seconds}:{window}"
+    count = _count_up(f"{scope}:{client_key(address)}:{rate.seconds}:{window}",
+                      now + timedelta(seconds=ends - now.timestamp()))
+    return 0 if count <= rate.limit else max(1, int(ends - now.timestamp()))
+
+
+def _count_up(key: str, expires_at: datetime) -> int:
+    """One more on the row `key` (made at 1 if missing), in one statement; the new count. The row stays
+    locked until the transaction ends."""
     table = RateCount._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} AS counted (key, count, expires_at) VALUES (%s, 1, %s) "  # noqa: S608 - our table
-            "ON CONFLICT (key) DO UPDATE SET count = counted.count + 1 RETURNING count",
-            [key, now + timedelta(seconds=ends - now.timestamp())])
-        count = cursor.fetchone()[0]
-    return 0 if count <= rate.limit else max(1, int(ends - now.timestamp()))
+            "ON CONFLICT (key) DO UPDATE SET count = counted.count + 1 RETURNING count", [key, expires_at])
+        return cursor.fetchone()[0]
 
 
 def client_lock(client: str) -> None:
     """Hold this client's lock until the current transaction ends (its row in the counts' table, taken
-    by an upsert): two requests of one client that check what it holds and then add to it run one
+    by the upsert): two requests of one client that check what it holds and then add to it run one
     after the other, on every process and host."""
-    table = RateCount._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} AS counted (key, count, expires_at) VALUES (%s, 1, %s) "  # noqa: S608 - our table
-            "ON CONFLICT (key) DO UPDATE SET count = counted.count + 1",
-            [f"lock:{client}", db_now() + timedelta(days=1)])
+    _count_up(f"lock:{client}", db_now() + timedelta(days=1))
 
 
 def quotas_sweep() -> int:
