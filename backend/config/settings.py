@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "backend.web.middleware.DatabaseUnavailableMiddleware",  # innermost: sees the views' exceptions first
 ]
 
 ROOT_URLCONF = "backend.config.urls"

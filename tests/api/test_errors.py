@@ -105,3 +105,40 @@ def test_the_schema_says_anonymous_calls_are_allowed_unless_tokens_are_required(
     assert {} not in security("/api/v1/stats"), "operators only"
     settings.API_REQUIRE_TOKEN = True
     assert {} not in security("/api/v1/presets")
+
+
+@pytest.mark.parametrize("error", ["OperationalError", "InterfaceError"])
+def test_a_database_out_of_reach_is_a_503_to_try_again_not_a_server_error(monkeypatch, error):
+    import django.db
+
+    from backend.web import views as web_views
+
+    def unreachable(*args, **kwargs):
+        raise getattr(django.db, error)('could not translate host name "postgres" to address')
+
+    monkeypatch.setattr(views.PresetList, "get", unreachable)
+    monkeypatch.setattr(web_views, "batch_representation", unreachable)
+    client = Client(raise_request_exception=False)
+    body = assert_json_error(answer := client.get(f"{API}/presets"), 503)
+    assert answer["Retry-After"] == "5" and "postgres" not in body["error"]
+    from backend.batches.models import Batch
+
+    batch = Batch.objects.create(steps=[{"processor": "resize"}])
+    page = client.get(f"/b/{batch.pk}/")
+    assert page.status_code == 503 and page["Retry-After"] == "5" and "try again" in page.content.decode().lower()
+
+
+def test_a_rate_count_out_of_reach_lets_the_request_through(monkeypatch, published, settings):
+    from django.db import OperationalError
+
+    from backend.api import throttling
+    from tests.helpers import photo, post_batch
+
+    settings.API_BATCH_CREATE_RATE = "1/minute"
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("connection reset")
+
+    monkeypatch.setattr(throttling, "quota_take", unreachable)
+    client = Client()
+    assert [post_batch(client, {"a.jpg": photo()}, processor="resize").status_code for _ in range(2)] == [201, 201]

@@ -33,9 +33,15 @@ def large_photographs(count: int) -> dict[str, bytes]:
 
 
 def post_batch(base_url: str, files: dict[str, bytes], steps: list[dict], verify: str | bool = True) -> dict:
-    response = requests.post(f"{base_url}/api/v1/batches", data={"steps": json.dumps(steps)},
-                             files=[("files", (name, content)) for name, content in files.items()],
-                             timeout=300, verify=verify)
+    """As the API asks of a client: a 503 (a database or storage out of reach for a moment; nothing was
+    kept) is sent again after its Retry-After, a few times."""
+    for _attempt in range(5):
+        response = requests.post(f"{base_url}/api/v1/batches", data={"steps": json.dumps(steps)},
+                                 files=[("files", (name, content)) for name, content in files.items()],
+                                 timeout=300, verify=verify)
+        if response.status_code != 503:
+            break
+        time.sleep(min(10, int(response.headers.get("Retry-After") or 2)))
     assert response.status_code == 201, answer_summary(response)
     return response.json()
 
