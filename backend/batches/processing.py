@@ -249,7 +249,13 @@ def file_process(file_id: str, worker: str = "") -> None:
             file_release(current)
             raise
     if not file_finish(current, results=results, timings=timings, preview_key=preview_key):
-        # Cancelled or taken over while uploading: these results belong to no one.
+        # The claim was lost while uploading. Cancelled: these results belong to no one. Taken over by a
+        # newer claim: its worker writes the same keys (the same results, a task being repeatable), which
+        # deleting here could remove from under its finished row; they stay, and go with the batch.
+        if not BatchFile.objects.filter(pk=file.pk, status=BatchFile.Status.CANCELLED).exists():
+            log.info("file %s was taken over while its results were uploaded; they are left to the new claim",
+                     file.pk)
+            return
         try:
             storage.delete_keys([result["key"] for result in results] + [preview_key] * bool(preview_key))
         except storage.StorageUnavailable:

@@ -242,3 +242,29 @@ def test_the_bar_moves_on_the_chains_pace_while_a_step_reports_nothing(scratch_r
     assert any(0.3 <= value <= 0.95 for value in moving), seen
     assert moving == sorted(moving), "never backwards"
     assert BatchFile.objects.get(pk=file.pk).status == "done"
+
+
+@pytest.mark.s3
+def test_a_worker_taken_over_while_uploading_leaves_the_new_claims_results_in_place(published, monkeypatch):
+    """The slow worker's claim is taken over (its heartbeat looked stale) while it uploads; the new claim
+    finishes first with the same keys. The slow one's results go unrecorded, and deleting them would
+    delete the finished row's: they stay, and the archive holds every file."""
+    batch = make_batch({"a.jpg": encode(noisy_image((64, 64)), "JPEG")})
+    (file_id,) = file_ids(batch)
+    real_upload = processing._upload_results
+    taken_over = []
+
+    def upload_while_another_takes_over(file, outputs, workdir):
+        if not taken_over:
+            taken_over.append(True)
+            BatchFile.objects.filter(pk=file_id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+            processing.file_process(file_id)  # the new claim runs and finishes while this one uploads
+        return real_upload(file, outputs, workdir)
+
+    monkeypatch.setattr(processing, "_upload_results", upload_while_another_takes_over)
+    processing.file_process(file_id)
+    file = BatchFile.objects.get(pk=file_id)
+    assert (file.status, file.attempts) == (BatchFile.Status.DONE, 2)
+    assert all(storage.exists(result["key"]) for result in file.results), "the finished row's results exist"
+    archive.archive_build(str(batch.pk))
+    assert Batch.objects.get(pk=batch.pk).status == Batch.Status.READY
