@@ -32,6 +32,24 @@ def large_photographs(count: int) -> dict[str, bytes]:
     return {f"large-{n:02d}.jpg": save(big.rotate(n), "JPEG", quality=90) for n in range(count)}
 
 
+def get_page(url: str, **kwargs: object) -> requests.Response:
+    """GET as a browser would, once more after a 502/503/504 or no answer within 30 s: Podman's DNS sometimes
+    fails to name a container for a moment (the web then answers 503 once it gives up on the database),
+    which is the stack's weather, not the site's behaviour; a third failure is the answer."""
+    for attempt in range(3):
+        try:
+            response = requests.get(url, timeout=30, **kwargs)
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            if attempt == 2:
+                raise
+            time.sleep(3)
+            continue
+        if response.status_code not in (502, 503, 504) or attempt == 2:
+            return response
+        time.sleep(3)
+    raise AssertionError("unreachable")
+
+
 def post_batch(base_url: str, files: dict[str, bytes], steps: list[dict], verify: str | bool = True) -> dict:
     """As the API asks of a client: a 503 (a database or storage out of reach for a moment; nothing was
     kept) is sent again after its Retry-After, a few times."""
@@ -55,12 +73,15 @@ def answer_summary(response: requests.Response) -> str:
 def follow(status_url: str, timeout: float = 300, verify: str | bool = True) -> dict:
     """The batch's API answer once it has ended."""
     deadline = time.monotonic() + timeout
+    state: dict = {}
     while True:
-        state = requests.get(status_url, timeout=30, verify=verify).json()
-        if state["status"] in ("ready", "failed", "cancelled", "expired"):
-            return state
+        answer = get_page(status_url, verify=verify)
+        if answer.status_code == 200:  # a 503 while the database is out of reach: ask again
+            state = answer.json()
+            if state["status"] in ("ready", "failed", "cancelled", "expired"):
+                return state
         if time.monotonic() > deadline:
-            raise AssertionError(f"batch still {state['status']} after {timeout} s: {state.get('files')}")
+            raise AssertionError(f"batch still {state.get('status')} after {timeout} s: {state.get('files')}")
         time.sleep(1)
 
 

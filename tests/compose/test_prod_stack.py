@@ -89,7 +89,7 @@ def test_every_service_turns_healthy(site):
 
 
 def test_https_with_the_sites_certificate_end_to_end(site):
-    page = requests.get(f"{site.base_url}/", verify=site.ca, timeout=30)
+    page = client.get_page(f"{site.base_url}/", verify=site.ca)
     assert page.status_code == 200 and "max-age=31536000" in page.headers["Strict-Transport-Security"]
     with pytest.raises(requests.exceptions.SSLError):
         requests.get(f"{site.base_url}/", timeout=30)  # not a certificate the system trusts: ours
@@ -122,7 +122,7 @@ def test_the_http_site_mode(site):
     write_env(site.folder / ".env.prod", **site_values("http", site.ports["HTTP_PORT"], site.secrets))
     site.up()  # the changed env file recreates the services that read it; the volumes stay
     site.wait_healthy()
-    page = requests.get(f"{http_url}/", allow_redirects=False, timeout=30)
+    page = client.get_page(f"{http_url}/", allow_redirects=False)
     assert page.status_code == 200 and "Strict-Transport-Security" not in page.headers
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(f"{site.base_url}/", verify=site.ca, timeout=10)  # no TLS site any more
