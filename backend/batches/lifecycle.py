@@ -95,15 +95,15 @@ def file_claim(file_id: UUID | str, worker: str = "") -> Claim | None:
 
     `worker` names the claiming worker (Celery's node name), kept on the row for operators.
     """
-    now = db_now()
-    stale = now - timedelta(seconds=settings.STALE_AFTER_SECONDS)
+    # The database's clock, read inside the statements themselves: no round trip of its own per file.
+    stale = Now() - timedelta(seconds=settings.STALE_AFTER_SECONDS)
     claimable = (
         BatchFile.objects.filter(pk=file_id)
         .filter(Q(status=F_.QUEUED) | Q(status=F_.PROCESSING, heartbeat_at__lt=stale))
         .exclude(batch__status__in=[B.EXPIRED, B.CANCELLED])
     )
-    if not _move(claimable, FILE_MOVES["claim"], F_.PROCESSING, attempts=F("attempts") + 1, started_at=now,
-                 heartbeat_at=now, progress=0.0, error="", worker=worker[:200]):
+    if not _move(claimable, FILE_MOVES["claim"], F_.PROCESSING, attempts=F("attempts") + 1, started_at=Now(),
+                 heartbeat_at=Now(), progress=0.0, error="", worker=worker[:200]):
         return None
     file = BatchFile.objects.select_related("batch").get(pk=file_id)
     claim = Claim(file, file.attempts)
@@ -113,7 +113,7 @@ def file_claim(file_id: UUID | str, worker: str = "") -> Claim | None:
                   attempts=settings.MAX_ATTEMPTS)
         return None
     if file.batch.status == B.PENDING:  # the batch's first file (a round trip saved on every other one)
-        _move(Batch.objects.filter(pk=file.batch_id), BATCH_MOVES["start"], B.PROCESSING, started_at=now)
+        _move(Batch.objects.filter(pk=file.batch_id), BATCH_MOVES["start"], B.PROCESSING, started_at=Now())
     return claim
 
 
@@ -142,10 +142,9 @@ def file_finish(claim: Claim, *, results: list[dict] | None = None, error: str =
     """
     status = F_.FAILED if error else F_.DONE
     counter = "failed_count" if error else "done_count"
-    now = db_now()
     with transaction.atomic():
         if not _move(claim.rows(), FILE_MOVES["finish"], status, results=results or [], error=error, progress=1.0,
-                     finished_at=now, timings=timings or {}, preview_key=preview_key,
+                     finished_at=Now(), timings=timings or {}, preview_key=preview_key,
                      error_template=error_template, error_params=error_params or {}):
             return False
         # The row lock taken by this UPDATE serialises concurrent finishers, so
@@ -153,7 +152,9 @@ def file_finish(claim: Claim, *, results: list[dict] | None = None, error: str =
         made = sum(result.get("size", 0) for result in results or [])
         Batch.objects.filter(pk=claim.file.batch_id).update(**{counter: F(counter) + 1},
                                                             output_bytes=F("output_bytes") + made)
-        batch = Batch.objects.get(pk=claim.file.batch_id)
+        # The database's time comes back with the counts it just wrote (no round trip of its own).
+        batch = Batch.objects.annotate(db_time=Now()).get(pk=claim.file.batch_id)
+        now = batch.db_time
         if batch.finished_count == batch.file_count:
             Batch.objects.filter(pk=batch.pk).update(finished_at=now)
             transaction.on_commit(lambda: dispatch.archive_publish(batch.pk))
