@@ -75,7 +75,7 @@ def batch_intake(order: BatchOrder) -> Batch:
     except InvalidSteps as exc:
         steps, invalid = [], exc
     # The files are judged even when a step is wrong, so that one answer names every problem.
-    names = [step.get("processor") for step in raw_steps if isinstance(step, dict)] \
+    names = [name for step in raw_steps if isinstance(step, dict) and isinstance(name := step.get("processor"), str)] \
         if isinstance(raw_steps, list) else []
     count = len(order.files) + len(order.upload_ids)
     if not count:
@@ -84,7 +84,7 @@ def batch_intake(order: BatchOrder) -> Batch:
         problems["files"] = [_("Too many files: %(count)s chosen, at most %(limit)s per batch.") % {
             "count": count, "limit": settings.MAX_FILES_PER_BATCH}]
     else:
-        refusal = steps_refusal([name for name in names if isinstance(name, str)])
+        refusal = steps_refusal(names)
         uploads, file_problems = uploads_check(order.files, refusal)
         staged, staged_problems = staged_check(order.upload_ids, refusal,
                                                other_bytes=sum(f.size for f in order.files))
